@@ -1,0 +1,53 @@
+"""Command line of the book: ``python -m lib list|run|build``.
+
+    python -m lib list                       chapters, their parameters, quick and paper values
+    python -m lib run [CHAPTER ...] [--profile quick|paper] [-p NAME VALUE ...]
+    python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import chapters, runner
+
+
+def _list() -> int:
+    for spec in chapters.CHAPTERS.values():
+        print(f"{spec.slug}: {spec.title}\n  paper: {spec.paper}\n  paper profile: {spec.paper_runtime}")
+        print("  parameters: profile='quick'|'paper', device='auto'|'cpu'|'cuda', seed=0")
+        for k in spec.knobs:
+            print(f"    {k.name:<14} quick={k.quick!r:<10} paper={k.paper!r:<10} {k.allowed():<22} {k.help}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lib", description="Run and build the executable book.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="chapters and their parameters")
+    for name in ("run", "build"):
+        p = sub.add_parser(name, help="execute chapters with papermill" if name == "run" else "run, then build the HTML book")
+        p.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
+        p.add_argument("--profile", default="quick", help="quick (CPU, minutes) or paper (the papers' scale, GPU advised)")
+        p.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="set a parameter, e.g. -p seed 3 -p depth 30 -p device cuda")
+        if name == "build":
+            p.add_argument("--no-execute", action="store_true", help="build from the notebooks already in _build/executed")
+    args = ap.parse_args(argv)
+    if args.cmd == "list":
+        return _list()
+    params = {k: runner.parse_value(v) for k, v in args.p}
+    try:
+        if args.cmd == "run":
+            ok = runner.run(args.chapters or None, args.profile, params)
+        else:
+            ok = runner.build(args.chapters or None, args.profile, params, execute=not args.no_execute)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

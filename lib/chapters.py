@@ -1,0 +1,36 @@
+"""The registry of chapters: slug, title, paper, and the knobs of each ``parameters`` cell.
+
+The runner (``python -m lib list|run``) reads it to list chapters and to validate ``-p`` values
+before a kernel starts; :func:`lib.runtime.setup` reads it inside the chapter. A test checks that
+each chapter's ``parameters`` cell names exactly these knobs.
+"""
+
+from __future__ import annotations
+
+from .runtime import ChapterSpec, Knob
+
+_SPECS = (
+    ChapterSpec(
+        slug="preliminaries",
+        title="Preliminaries: plain and residual networks, variance, qm norm, GSC",
+        paper="shared background (He et al. 2015; Balduzzi et al. 2017; Philipp et al. 2018)",
+        dtype="float64",
+        paper_runtime="about 1 minute on one GPU, 5-10 minutes on a laptop CPU",
+        knobs=(
+            Knob("depth", int, 20, 50, "blocks after the stem", low=1, high=1000),
+            Knob("width", int, 64, 256, "units per hidden layer", low=2, high=8192),
+            Knob("n_nets", int, 2000, 20000, "networks in the Monte Carlo ensemble", low=10, high=10**6),
+            Knob("n_probes", int, 4000, 100000, "random unit vectors for the qm-norm estimate", low=10, high=10**7),
+        ),
+    ),
+)
+
+CHAPTERS = {s.slug: s for s in _SPECS}
+
+
+def get(slug: str) -> ChapterSpec:
+    """The spec of chapter ``slug``; ``ValueError`` listing the chapters otherwise."""
+    try:
+        return CHAPTERS[slug]
+    except KeyError:
+        raise ValueError(f"unknown chapter {slug!r}: the chapters are {', '.join(CHAPTERS)}") from None

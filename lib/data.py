@@ -1,0 +1,115 @@
+"""Datasets, all offline.
+
+Embedded generators (no files at all):
+
+* :func:`gaussian_noise` -- Philipp et al. §I.2: inputs and labels with i.i.d. N(0, 1/d) entries,
+  inputs rescaled to length 10; several independent datasets at once.
+* :func:`grid_1d` -- Balduzzi et al. §1.1: a fine 1-D grid of inputs on an interval.
+* :func:`gaussian_mixture` -- Littwin & Wolf App. C style K-class Gaussian mixture.
+
+A real image set that ships inside a PyPI package: :func:`digits` (scikit-learn's 1,797 8×8
+handwritten digits, read from the installed package, never downloaded) -- the offline stand-in
+for CIFAR. CIFAR-10/100 load from a local data root through torchvision (:func:`cifar`) and fail
+within a second with a message saying how to provide them when the files are absent: this module
+never downloads anything.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+DATASETS = ("gaussian", "digits", "cifar10", "cifar100", "cifar100-coarse")
+
+
+def gaussian_noise(n_sets: int, n: int, d_in: int = 100, d_out: int = 100, *, length: float = 10.0,
+                   generator: torch.Generator | None = None, device=None,
+                   dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """Philipp et al. §I.2: ``n_sets`` datasets of ``n`` points; entries N(0, 1/d), inputs
+    normalised to length ``length``. Returns ``x (n_sets, n, d_in)``, ``y (n_sets, n, d_out)``."""
+    x = torch.randn(n_sets, n, d_in, generator=generator, device=device, dtype=torch.float64) / d_in**0.5
+    x = x * (length / x.norm(dim=-1, keepdim=True))
+    y = torch.randn(n_sets, n, d_out, generator=generator, device=device, dtype=torch.float64) / d_out**0.5
+    return x.to(dtype), y.to(dtype)
+
+
+def grid_1d(n: int, lo: float = -2.0, hi: float = 2.0, *, device=None, dtype=torch.float32) -> Tensor:
+    """``n`` equally spaced scalar inputs on ``[lo, hi]`` as ``(n, 1)`` (Balduzzi et al. §1.1)."""
+    return torch.linspace(lo, hi, n, device=device, dtype=dtype).unsqueeze(-1)
+
+
+def gaussian_mixture(n: int, k: int, d: int, *, separation: float = 3.0, generator=None,
+                     device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """``n`` points of a ``k``-class mixture of unit-variance Gaussians in R^d whose means are
+    drawn N(0, separation²/d · I). Returns ``x (n, d)`` and integer labels ``(n,)``."""
+    means = torch.randn(k, d, generator=generator, dtype=torch.float64) * (separation / d**0.5)
+    labels = torch.randint(0, k, (n,), generator=generator)
+    x = means[labels] + torch.randn(n, d, generator=generator, dtype=torch.float64)
+    return x.to(device=device, dtype=dtype), labels.to(device)
+
+
+def digits(*, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """scikit-learn's handwritten digits (shipped inside the package): ``x (1797, 64)`` scaled to
+    [0, 1] and labels ``(1797,)`` in 0..9."""
+    from sklearn.datasets import load_digits
+
+    ds = load_digits()
+    x = torch.tensor(ds.data / 16.0, dtype=dtype, device=device)
+    return x, torch.tensor(ds.target, device=device)
+
+
+_CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "cifar100-coarse": "cifar-100-python"}
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The local data root: ``root``, else ``$BOOK_DATA``, else ``<repo>/data``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("BOOK_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+
+def cifar(name: str, *, train: bool = True, root: str | os.PathLike | None = None, device=None,
+          dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """CIFAR-10, CIFAR-100 (fine labels) or CIFAR-100 with its 20 coarse labels (Orhan & Pitkow
+    §2.3), from the python-pickle release unpacked under the data root, via torchvision.
+
+    Returns ``x (N, 3072)`` in [0, 1] (channel-major, as torchvision's tensors flattened) and
+    labels ``(N,)``. Raises ``FileNotFoundError`` naming the expected folder when absent; never
+    downloads.
+    """
+    if name not in _CIFAR_DIRS:
+        raise ValueError(f"dataset {name!r} is not a CIFAR set: use one of {', '.join(_CIFAR_DIRS)}")
+    base = data_root(root)
+    folder = base / _CIFAR_DIRS[name]
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"dataset {name!r} is not available offline: expected the python release unpacked at "
+            f"{folder} (the book never downloads). Copy the official cifar-10-python.tar.gz / "
+            f"cifar-100-python.tar.gz there and `tar xzf` it, or point BOOK_DATA (or the chapter's data "
+            f"root) at a folder that holds {_CIFAR_DIRS[name]}/; or run the chapter with dataset='digits'."
+        )
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    ds = cls(root=str(base), train=train, download=False)
+    x = torch.tensor(np.asarray(ds.data), dtype=torch.float64).permute(0, 3, 1, 2).reshape(len(ds.data), -1) / 255.0
+    if name == "cifar100-coarse":
+        with open(folder / ("train" if train else "test"), "rb") as fh:
+            labels = pickle.load(fh, encoding="latin1")["coarse_labels"]
+    else:
+        labels = ds.targets
+    return x.to(device=device, dtype=dtype), torch.tensor(labels, device=device)
+
+
+def load(name: str, *, root: str | os.PathLike | None = None, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """A classification dataset by name: ``digits`` (embedded) or a CIFAR set (local files)."""
+    if name == "digits":
+        return digits(device=device, dtype=dtype)
+    if name in _CIFAR_DIRS:
+        return cifar(name, root=root, device=device, dtype=dtype)
+    raise ValueError(f"unknown dataset {name!r}: use 'digits' (embedded) or one of {', '.join(_CIFAR_DIRS)} (local files)")
