@@ -186,13 +186,13 @@ def check(
         if outcome == "not reproduced":
             raise AssertionError(
                 f"claim {claim!r} ({source}) was recorded as NOT reproduced, but the measurement now "
-                f"agrees with the paper's value: |{m.ravel()[worst] if m.size else m}"
-                f" - {np.broadcast_to(e, err.shape).ravel()[worst]}| <= {what}tol. Re-examine the finding."
+                f"agrees with the paper's value within the {what}tolerance (max |error| {float(np.max(err)):.3g}). "
+                "Re-examine the finding."
             )
         raise AssertionError(
             f"claim {claim!r} failed ({source}): {statement}\n"
-            f"  measured {np.broadcast_to(m, err.shape).ravel()[worst]!r}, expected "
-            f"{np.broadcast_to(e, err.shape).ravel()[worst]!r}, |error| = {err.ravel()[worst]:.3g} > "
+            f"  measured {float(np.broadcast_to(m, err.shape).ravel()[worst]):.10g}, expected "
+            f"{float(np.broadcast_to(e, err.shape).ravel()[worst]):.10g}, |error| = {err.ravel()[worst]:.3g} > "
             f"{what}tolerance {np.broadcast_to(bound, err.shape).ravel()[worst]:.3g}"
             f" (worst of {err.size} compared value(s); finite: {finite})"
         )

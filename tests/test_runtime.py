@@ -1,0 +1,126 @@
+"""Parameter validation, profiles, seeding and device resolution: every bad input is one clear error."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import lib
+from lib import chapters, data, runtime
+
+KNOBS = dict(depth=None, width=None, n_nets=None, n_probes=None)
+
+
+@pytest.fixture(autouse=True)
+def tmp_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+
+
+def test_profiles_resolve():
+    quick = lib.setup("preliminaries", profile="quick", device="cpu", **KNOBS)
+    paper = lib.setup("preliminaries", profile="paper", device="cpu", **KNOBS)
+    spec = chapters.get("preliminaries")
+    for k in spec.knobs:
+        assert getattr(quick, k.name) == k.quick and getattr(paper, k.name) == k.paper
+    assert lib.setup("preliminaries", device="cpu", **(KNOBS | {"depth": 7})).depth == 7
+
+
+def test_header_line(capsys):
+    run = lib.setup("preliminaries", profile="quick", device="cpu", seed=4, **KNOBS)
+    line = capsys.readouterr().out.strip()
+    assert line == run.header()
+    for part in ("[preliminaries]", "profile=quick", "device=cpu", "dtype=float64", "seed=4", f"torch={torch.__version__}"):
+        assert part in line
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(profile="fast"), "profile"),
+    (dict(seed=-1), "seed"),
+    (dict(depth=-3), "depth"),
+    (dict(depth=2.5), "depth"),
+    (dict(width="wide"), "width"),
+    (dict(n_nets=5), "n_nets"),
+    (dict(device="tpu"), "device"),
+])
+def test_bad_parameters_are_clear_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        lib.setup("preliminaries", **({"device": "cpu"} | KNOBS | kw))
+
+
+def test_unknown_and_missing_parameters():
+    with pytest.raises(ValueError, match="unknown parameter.*'depht'"):
+        lib.setup("preliminaries", device="cpu", depht=3, **KNOBS)
+    with pytest.raises(ValueError, match="not given parameter"):
+        lib.setup("preliminaries", device="cpu", depth=None)
+    with pytest.raises(ValueError, match="unknown chapter"):
+        lib.setup("prelims", device="cpu")
+
+
+def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU.*device='auto' or device='cpu'"):
+        runtime.resolve_device("cuda")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        lib.setup("preliminaries", device="cuda", **KNOBS)
+    assert runtime.resolve_device("auto") == torch.device("cpu")
+
+
+def test_auto_picks_cuda_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert runtime.resolve_device("auto") == torch.device("cuda")
+    with pytest.raises(ValueError, match="only 1 GPU"):
+        runtime.resolve_device("cuda:3")
+
+
+def test_seeding_is_reproducible():
+    def draw():
+        run = lib.setup("preliminaries", device="cpu", seed=11, **KNOBS)
+        return torch.randn(3).numpy(), np.random.rand(2), torch.randn(2, generator=run.generator(5)).numpy()
+
+    a, b = draw(), draw()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    run = lib.setup("preliminaries", device="cpu", seed=11, **KNOBS)
+    assert not np.array_equal(torch.randn(2, generator=run.generator(6)).numpy(), a[2])
+
+
+def test_missing_cifar_is_a_fast_clear_error(tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-batches-py.*never downloads"):
+        data.cifar("cifar10", root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="cifar-100-python"):
+        data.load("cifar100-coarse", root=tmp_path)
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.load("imagenet")
+
+
+def test_embedded_datasets():
+    x, y = data.digits(dtype=torch.float64)
+    assert x.shape == (1797, 64) and y.shape == (1797,) and 0 <= x.min() and x.max() <= 1 and set(y.tolist()) == set(range(10))
+    xs, ys = data.gaussian_noise(3, 500, 100, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert xs.shape == (3, 500, 100) and ys.shape == (3, 500, 100)
+    torch.testing.assert_close(xs.norm(dim=-1), torch.full((3, 500), 10.0, dtype=torch.float64))
+    assert abs(ys.var().item() - 0.01) < 5 * 0.01 * (2 / ys.numel()) ** 0.5
+    grid = data.grid_1d(256)
+    assert grid.shape == (256, 1) and grid[0, 0] == -2 and grid[-1, 0] == 2
+    xm, lm = data.gaussian_mixture(400, 4, 10, generator=torch.Generator().manual_seed(0))
+    assert xm.shape == (400, 10) and set(lm.tolist()) == {0, 1, 2, 3}
+
+
+def test_training_loop_learns_and_is_seeded():
+    x, y = data.digits()
+    arch = lib.Arch(d_in=64, width=32, depth=1, d_out=10)
+
+    def once():
+        net = lib.Net(arch, E=2, generator=torch.Generator().manual_seed(0))
+        hist = lib.training.train(net, x, y, epochs=3, batch_size=32, lr=0.01, optimizer="adam",
+                                  generator=torch.Generator().manual_seed(1), progress=False)
+        return hist
+
+    h1, h2 = once(), once()
+    assert h1["epoch"] == [0, 1, 2, 3]
+    assert (h1["accuracy"][-1] > 0.9).all() and (h1["accuracy"][0] < 0.3).all()
+    torch.testing.assert_close(h1["loss"][-1], h2["loss"][-1], rtol=0, atol=0)
