@@ -83,6 +83,25 @@ def _as_array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+class Record(dict):
+    """A ledger record (a plain ``dict``) that displays as one line in a notebook."""
+
+    def summary(self) -> str:
+        tol = self["tolerance"]
+        tol = max(tol) if isinstance(tol, list) else tol
+        rel = " (relative)" if self.get("relative") else ""
+        return (f"{self['status']}: {self['claim']} ({self['kind']}): max |measured - expected| = "
+                f"{self['max_error']:.3g}, tolerance{rel} up to {tol:.3g}")
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self['status']}** `{self['claim']}` ({self['kind']}): max \\|measured − expected\\| = " \
+               f"{self['max_error']:.3g}; tolerance{' (relative)' if self.get('relative') else ''} up to " \
+               f"{(max(self['tolerance']) if isinstance(self['tolerance'], list) else self['tolerance']):.3g}"
+
+
 def roundoff_tol(dtype: torch.dtype | str, scale: float = 1.0, ops: float = 1.0) -> float:
     """Tolerance for an identity that holds exactly in real arithmetic.
 
@@ -126,7 +145,7 @@ def check(
     outcome: str = "confirmed",
     paper_value: Any = None,
     note: str = "",
-) -> dict:
+) -> Record:
     """Check one claim, record it in the ledger, raise ``AssertionError`` if it fails.
 
     Parameters
@@ -159,7 +178,7 @@ def check(
     finite = np.all(np.isfinite(m))
     within = bool(finite and np.all(err <= bound))
     passed = within if outcome != "not reproduced" else bool(finite and not within)
-    rec = {
+    rec = Record({
         "chapter": run.chapter,
         "claim": claim,
         "source": source,
@@ -176,7 +195,7 @@ def check(
         "note": note,
         "profile": run.profile,
         "seed": run.seed,
-    }
+    })
     records = [r for r in _state["records"] if r["claim"] != claim] + [rec]
     _state["records"] = records
     _write(run.chapter, records)
@@ -217,10 +236,15 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (a bare ``|`` would end the cell)."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     """A Markdown table of ledger records (``columns='chapter'`` for the claims-at-a-glance view,
     ``'ledger'`` for the book-wide ledger page with measured/expected/tolerance)."""
-    recs = list(recs)
+    recs = [{k: (_cell(v) if isinstance(v, str) else v) for k, v in r.items()} for r in recs]
     if columns == "chapter":
         head = "| id | where in the paper | claim | kind | status |\n|---|---|---|---|---|\n"
         rows = [f"| `{r['claim']}` | {r['source']} | {r['statement']} | {r['kind']} | **{r['status']}** |" for r in recs]

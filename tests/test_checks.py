@@ -89,3 +89,9 @@ def test_markdown_tables(run):
     md = checks.markdown_table(checks.records())
     assert "| `t1` | Paper, Eq. 3 | a claim | exact | **confirmed** |" in md
     assert "t1" in checks.markdown_table(checks.records(), columns="ledger")
+
+
+def test_pipes_are_escaped_in_tables(run):
+    lib.check("p1", "s", "E||x_l||^2 = 1", measured=1.0, expected=1.0, tol=0, kind="exact")
+    row = [l for l in checks.markdown_table(checks.records()).splitlines() if "p1" in l][0]
+    assert row.count("|") - row.count("\\|") == 6  # six cell borders, the statement's pipes escaped
