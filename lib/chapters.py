@@ -15,7 +15,7 @@ _SPECS = (
         title="Preliminaries: plain and residual networks, variance, qm norm, GSC",
         paper="shared background (He et al. 2015; Balduzzi et al. 2017; Philipp et al. 2018)",
         dtype="float64",
-        paper_runtime="about 1 minute on one GPU, 5-10 minutes on a laptop CPU",
+        paper_runtime="not timed on a GPU yet; over 10 minutes on a 2-core CPU",
         knobs=(
             Knob("depth", int, 20, 50, "blocks after the stem", low=1, high=1000),
             Knob("width", int, 64, 256, "units per hidden layer", low=2, high=8192),

@@ -141,6 +141,9 @@ def run(slugs: list[str] | None = None, profile: str = "quick", params: dict[str
 def build(slugs: list[str] | None = None, profile: str = "quick", params: dict[str, Any] | None = None,
           execute: bool = True, out=sys.stdout) -> bool:
     """Run the chapters (unless ``execute=False``), execute the ledger page, stage and build HTML."""
+    if build_dir().name != "_build":
+        raise ValueError(f"BOOK_BUILD_DIR={build_dir()} must be a folder named _build "
+                         "(Jupyter Book writes <parent>/_build/html)")
     ok = run(slugs, profile, params, out=out) if execute else True
     for page in PAGES:
         page_ok, wall, err = _execute(BOOK / f"{page}.md", executed_dir() / f"{page}.ipynb", None)
