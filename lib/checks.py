@@ -86,20 +86,18 @@ def _as_array(x: Any) -> np.ndarray:
 class Record(dict):
     """A ledger record (a plain ``dict``) that displays as one line in a notebook."""
 
-    def summary(self) -> str:
+    def summary(self, bar: str = "|") -> str:
         tol = self["tolerance"]
         tol = max(tol) if isinstance(tol, list) else tol
         rel = " (relative)" if self.get("relative") else ""
-        return (f"{self['status']}: {self['claim']} ({self['kind']}): max |measured - expected| = "
+        return (f"{self['status']}: {self['claim']} ({self['kind']}): max {bar}measured - expected{bar} = "
                 f"{self['max_error']:.3g}, tolerance{rel} up to {tol:.3g}")
 
     def __repr__(self) -> str:
         return self.summary()
 
     def _repr_markdown_(self) -> str:
-        return f"**{self['status']}** `{self['claim']}` ({self['kind']}): max \\|measured − expected\\| = " \
-               f"{self['max_error']:.3g}; tolerance{' (relative)' if self.get('relative') else ''} up to " \
-               f"{(max(self['tolerance']) if isinstance(self['tolerance'], list) else self['tolerance']):.3g}"
+        return self.summary(bar="\\|")
 
 
 def roundoff_tol(dtype: torch.dtype | str, scale: float = 1.0, ops: float = 1.0) -> float:
