@@ -23,6 +23,24 @@ _SPECS = (
             Knob("n_probes", int, 4000, 100000, "random unit vectors for the qm-norm estimate", low=10, high=10**7),
         ),
     ),
+    ChapterSpec(
+        slug="skilling-moments",
+        title="Orhan & Pitkow: skip connections eliminate singularities (Hessian spectra by Skilling's moments)",
+        paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
+        dtype="float64",
+        paper_runtime="not timed on a GPU yet (none was lent to this task)",
+        knobs=(
+            Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
+            Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),
+            Knob("n_probes", int, 16, 100, "Gaussian probes per Skilling moment estimate during training", low=2, high=10**5),
+            Knob("n_moments", int, 4, 4, "spectral moments estimated (the mixture fit uses the first four)", low=4, high=12),
+            Knob("dataset", str, "digits", "cifar100-coarse", "training set: embedded digits or local CIFAR",
+                 choices=("digits", "cifar10", "cifar100-coarse")),
+            Knob("epochs", int, 40, 100, "training epochs (Adam, lr 5e-4, batch 500)", low=1, high=10**4),
+            Knob("n_seeds", int, 4, 10, "independent runs per architecture, trained as one ensemble", low=2, high=256),
+            Knob("hessian_batch", int, 500, 5000, "training examples in the loss whose Hessian is probed", low=10, high=10**6),
+        ),
+    ),
 )
 
 CHAPTERS = {s.slug: s for s in _SPECS}

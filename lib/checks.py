@@ -90,6 +90,12 @@ class Record(dict):
         tol = self["tolerance"]
         tol = max(tol) if isinstance(tol, list) else tol
         rel = " (relative)" if self.get("relative") else ""
+        relation = self.get("relation", "eq")
+        if relation != "eq":
+            sign = ">=" if relation == "ge" else "<="
+            return (f"{self['status']}: {self['claim']} ({self['kind']}): measured {sign} expected "
+                    f"{'-' if relation == 'ge' else '+'} tolerance{rel}, worst shortfall {self['max_error']:.3g} "
+                    f"(0 means it holds), tolerance up to {tol:.3g}")
         return (f"{self['status']}: {self['claim']} ({self['kind']}): max {bar}measured - expected{bar} = "
                 f"{self['max_error']:.3g}, tolerance{rel} up to {tol:.3g}")
 
@@ -140,6 +146,7 @@ def check(
     kind: str,
     *,
     relative: bool = False,
+    relation: str = "eq",
     outcome: str = "confirmed",
     paper_value: Any = None,
     note: str = "",
@@ -154,6 +161,11 @@ def check(
     measured, expected : numbers or arrays of the same shape (broadcastable).
     tol : absolute tolerance (or relative, with ``relative=True``), scalar or per element;
         justify it in the chapter text next to the call.
+    relation : ``"eq"`` (default): ``|measured - expected| <= tol``; ``"ge"``: the one-sided claim
+        ``measured >= expected - tol`` (e.g. "A trains faster than B": a difference ``>= 0`` with
+        ``tol`` a number of standard errors below it allowed -- or ``expected`` set to a positive
+        margin); ``"le"``: ``measured <= expected + tol``. For one-sided relations the recorded
+        error is the shortfall (0 when the claim holds).
     kind : ``exact`` | ``statistical`` | ``asymptotic`` | ``reproduction``.
     outcome : see the module docstring. For ``"not reproduced"`` the check passes when
         ``|measured - expected| > tol`` somewhere, i.e. the paper's value is refuted.
@@ -168,10 +180,17 @@ def check(
         raise ValueError(f"outcome={outcome!r}: use one of {OUTCOMES}")
     if outcome == "confirmed with a correction" and paper_value is None:
         raise ValueError("outcome 'confirmed with a correction' needs the paper's own value in paper_value")
+    if relation not in ("eq", "ge", "le"):
+        raise ValueError(f"relation={relation!r}: use 'eq', 'ge' or 'le'")
     m, e, t = _as_array(measured), _as_array(expected), _as_array(tol)
     if np.any(t < 0) or np.any(~np.isfinite(t)):
         raise ValueError(f"claim {claim!r}: tolerance must be finite and non-negative, got {tol!r}")
-    err = np.abs(m - e)
+    if relation == "eq":
+        err = np.abs(m - e)
+    elif relation == "ge":
+        err = np.maximum(e - m, 0.0)
+    else:
+        err = np.maximum(m - e, 0.0)
     bound = t * np.abs(e) if relative else t
     finite = np.all(np.isfinite(m))
     within = bool(finite and np.all(err <= bound))
@@ -186,6 +205,7 @@ def check(
         "expected": _plain(expected),
         "tolerance": _plain(tol),
         "relative": relative,
+        "relation": relation,
         "max_error": float(np.max(err)) if err.size else 0.0,
         "passed": passed,
         "status": outcome if passed else "FAILED",
@@ -209,7 +229,9 @@ def check(
         raise AssertionError(
             f"claim {claim!r} failed ({source}): {statement}\n"
             f"  measured {float(np.broadcast_to(m, err.shape).ravel()[worst]):.10g}, expected "
-            f"{float(np.broadcast_to(e, err.shape).ravel()[worst]):.10g}, |error| = {err.ravel()[worst]:.3g} > "
+            f"{'' if relation == 'eq' else ('>= ' if relation == 'ge' else '<= ')}"
+            f"{float(np.broadcast_to(e, err.shape).ravel()[worst]):.10g}, "
+            f"{'|error|' if relation == 'eq' else 'shortfall'} = {err.ravel()[worst]:.3g} > "
             f"{what}tolerance {np.broadcast_to(bound, err.shape).ravel()[worst]:.3g}"
             f" (worst of {err.size} compared value(s); finite: {finite})"
         )
@@ -234,6 +256,9 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+_REL = {"ge": "≥ ", "le": "≤ "}
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell (a bare ``|`` would end the cell)."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -251,7 +276,7 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
                 "|---|---|---|---|---|---|---|---|---|---|\n")
         rows = [
             f"| {r['chapter']} | `{r['claim']}` | {r['source']} | {r['kind']} | {_fmt(r['measured'])} | "
-            f"{_fmt(r['expected'])} | {_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | "
+            f"{_REL.get(r.get('relation', 'eq'), '')}{_fmt(r['expected'])} | {_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | "
             f"**{r['status']}** | {r['profile']} | {r['seed']} |"
             for r in recs
         ]

@@ -29,7 +29,8 @@ Initialisations (weights ``W`` of shape ``(out, in)``): ``he`` N(0, 2/in); ``lec
 otherwise); ``orthogonal`` Haar (semi-)orthogonal; ``looks-linear`` (Balduzzi §5 mirrored
 blocks ``(W, -W)`` for CReLU; Philipp §H interleaved mirrored blocks for ReLU) which makes the
 network exactly linear at initialisation; ``hardt-ma`` N(0, 1/in²) (σ = 1/S as in Yu & Tomasi's
-HMWI); ``malicious`` = He minus the identity on residual-branch weights (Orhan & Pitkow §2.5).
+HMWI); ``malicious`` = Glorot minus the identity on residual-branch weights (Orhan & Pitkow §2.5,
+whose networks are Glorot-initialised).
 
 Parameters carry a leading ensemble dimension ``E``: weights are ``(E, out, in)`` and the
 forward pass on ``x`` of shape ``(B, d_in)`` (shared by all networks) or ``(E, B, d_in)`` returns
@@ -78,7 +79,7 @@ class Arch:
     alpha: float = 1.0
     beta: float = 1.0
     gamma: float | None = None
-    hyper_q: str = "orthogonal"
+    hyper_q: str | int = "orthogonal"
     bias: bool = False
     stem: bool = True
     final_norm: bool = False
@@ -106,8 +107,11 @@ class Arch:
             raise bad("gamma", "a number in [0, 1] (the highway gate γ₂) for kind='highway'")
         if self.kind != "highway" and self.gamma is not None:
             raise bad("gamma", "only used by kind='highway'")
-        if self.hyper_q not in ("orthogonal", "identity"):
-            raise bad("hyper_q", "'orthogonal' or 'identity'")
+        if not (self.hyper_q in ("orthogonal", "identity") or (
+                isinstance(self.hyper_q, int) and not isinstance(self.hyper_q, bool)
+                and self.hyper_q >= 1 and self.rep_width % self.hyper_q == 0)):
+            raise bad("hyper_q", "'orthogonal', 'identity' or an int K dividing the width "
+                      "(K orthonormal columns, each repeated width/K times: Orhan & Pitkow Supp. Note 2)")
         if self.init == "looks-linear":
             if self.act not in ("relu", "crelu"):
                 raise bad("init", "'looks-linear' needs act='relu' or 'crelu'")
@@ -170,6 +174,37 @@ def haar_orthogonal(E: int, n: int, m: int, *, generator: torch.Generator | None
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     return q[:, :n, :m].to(dtype)
+
+
+def repeated_orthonormal(E: int, n: int, k: int, *, generator: torch.Generator | None = None,
+                         device=None, dtype=torch.float64) -> Tensor:
+    """``E`` matrices ``n × n`` whose columns are ``k`` Haar-random orthonormal vectors, each repeated
+    ``n / k`` times (the first ``k`` columns copied into the next ``k``, ...): the "less orthogonal"
+    skip matrices of Orhan & Pitkow §2.7 / Fig. 7, labelled by ``k`` (``k = n`` is orthogonal)."""
+    if n % k:
+        raise ValueError(f"k = {k} must divide n = {n}")
+    base = haar_orthogonal(E, n, k, generator=generator, device=device, dtype=dtype)
+    return base.repeat(1, 1, n // k)
+
+
+def designed_skip(n: int, tau: float, *, generator: torch.Generator | None = None, dtype=torch.float64) -> Tensor:
+    """Orhan & Pitkow Supp. Note 5: a real ``n × n`` skip matrix ``Σ = T U L U⁻¹ T⁻¹`` whose
+    eigenvalues are those of a random orthogonal ``O = U L U*`` (all on the unit circle) and whose
+    eigenvectors (the columns of ``T U``) have Gram matrix ``R``, the correlation matrix of
+    ``S = Q Λ Qᵀ`` with ``Λ_ii = exp(-τ (i-1))`` and ``R = T Tᵀ`` (Cholesky). ``τ = 0`` gives an
+    orthogonal ``Σ`` (up to the similarity by ``T = I``). Since ``U L U⁻¹ = O`` is real,
+    ``Σ = T O T⁻¹``: a similarity transform of ``O``. Returns ``Σ`` (float64 computation)."""
+    if tau < 0:
+        raise ValueError("tau must be >= 0")
+    q = haar_orthogonal(1, n, n, generator=generator)[0]
+    o = haar_orthogonal(1, n, n, generator=generator)[0]
+    lam = torch.exp(-tau * torch.arange(n, dtype=torch.float64))
+    s = (q * lam) @ q.T
+    d = torch.diagonal(s).rsqrt()
+    r = d[:, None] * s * d[None, :]
+    t = torch.linalg.cholesky(0.5 * (r + r.T))
+    sigma = t @ o @ torch.linalg.inv(t)
+    return sigma.to(dtype)
 
 
 def activation(name: str, z: Tensor) -> Tensor:
@@ -255,6 +290,9 @@ class Net(nn.Module):
             w = a.rep_width
             if a.hyper_q == "identity":
                 q = torch.eye(w, **kw).expand(a.depth - 1, E, w, w).clone()
+            elif isinstance(a.hyper_q, int):
+                q = torch.stack([repeated_orthonormal(E, w, a.hyper_q, generator=generator, device=device, dtype=dtype)
+                                 for _ in range(a.depth - 1)])
             else:
                 q = torch.stack([haar_orthogonal(E, w, w, generator=generator, device=device, dtype=dtype)
                                  for _ in range(a.depth - 1)])
@@ -285,7 +323,7 @@ class Net(nn.Module):
         if a.init == "hardt-ma":
             return gauss(1.0 / inp**2)
         if a.init == "malicious":
-            w = gauss(2.0 / inp)
+            w = gauss(2.0 / (inp + out))
             if role == "branch":
                 w = w - torch.eye(out, inp, device=device, dtype=dtype)
             return w
@@ -386,8 +424,10 @@ class Net(nn.Module):
                 skip = torch.matmul(h, self.skip.transpose(-1, -2))
                 h_new = a.alpha * (a.skip_scale * skip + a.branch_scale * f)
                 if a.kind == "hyper" and b >= 1:
-                    for k in range(b):
-                        h_new = h_new + torch.matmul(hist[k], self.hyper_q[k].transpose(-1, -2))
+                    # Σ_{k<b} Q_k x_k, accumulated so each Q_k x_k is computed once
+                    q_term = torch.matmul(hist[b - 1], self.hyper_q[b - 1].transpose(-1, -2))
+                    hyper_acc = q_term if b == 1 else hyper_acc + q_term
+                    h_new = h_new + hyper_acc
                 h = h_new
             hist.append(h)
             if tr is not None:

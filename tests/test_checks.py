@@ -95,3 +95,21 @@ def test_pipes_are_escaped_in_tables(run):
     lib.check("p1", "s", "E||x_l||^2 = 1", measured=1.0, expected=1.0, tol=0, kind="exact")
     row = [l for l in checks.markdown_table(checks.records()).splitlines() if "p1" in l][0]
     assert row.count("|") - row.count("\\|") == 6  # six cell borders, the statement's pipes escaped
+
+
+def test_one_sided_relations(run):
+    rec = lib.check("g1", "s", "a >= b", measured=0.3, expected=0.0, tol=0.0, relation="ge", kind="statistical")
+    assert rec["passed"] and rec["max_error"] == 0.0 and "shortfall" in rec.summary()
+    lib.check("g2", "s", "within tol below", measured=-0.1, expected=0.0, tol=0.2, relation="ge", kind="statistical")
+    with pytest.raises(AssertionError, match="shortfall"):
+        lib.check("g3", "s", "a >= b", measured=-0.3, expected=0.0, tol=0.2, relation="ge", kind="statistical")
+    lib.check("l1", "s", "a <= b", measured=[1.0, 2.0], expected=2.0, tol=0.0, relation="le", kind="exact")
+    with pytest.raises(AssertionError):
+        lib.check("l2", "s", "a <= b", measured=[1.0, 2.5], expected=2.0, tol=0.1, relation="le", kind="exact")
+    # a one-sided claim recorded as not reproduced passes only while it fails
+    lib.check("n1", "s", "paper: a >= b", measured=-1.0, expected=0.0, tol=0.1, relation="ge",
+              outcome="not reproduced", kind="reproduction")
+    with pytest.raises(ValueError, match="relation"):
+        lib.check("x", "s", "bad", measured=1.0, expected=1.0, tol=0.0, relation="gt", kind="exact")
+    table = lib.checks.markdown_table(lib.checks.records(), columns="ledger")
+    assert "≥ 0" in table and "≤ 2" in table

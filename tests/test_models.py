@@ -132,9 +132,9 @@ def test_relu_looks_linear_preserves_norm():
     torch.testing.assert_close(net(x).norm(dim=-1), x.norm(dim=-1).expand(2, 7), atol=1e-12, rtol=0)
 
 
-def test_malicious_is_he_minus_identity():
+def test_malicious_is_glorot_minus_identity():
     arch = Arch(d_in=20, width=20, depth=3, kind="residual", init="malicious")
-    he = Net(arch.with_(init="he"), E=2, generator=g(), dtype=DT)
+    he = Net(arch.with_(init="glorot"), E=2, generator=g(), dtype=DT)
     mal = Net(arch, E=2, generator=g(), dtype=DT)
     torch.testing.assert_close(mal.weights[0], he.weights[0])  # the stem is not a residual branch
     for wm, wh in zip(mal.weights[1:], he.weights[1:]):

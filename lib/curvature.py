@@ -1,0 +1,190 @@
+"""Curvature of the loss: Hessian-vector products, exact Hessians, Skilling's moment estimator
+and stochastic Lanczos quadrature, for ensembles of networks.
+
+Orhan & Pitkow (2018), Supplementary Note 3, estimate the spectral density of the Hessian of a
+~10^6-parameter network from its first moments with Skilling's (1989) method:
+
+* probe vectors ``r ~ N(0, I_N)``; ``m_k = rᵀ H^k r / N`` is unbiased for the k-th moment of the
+  empirical spectral distribution, ``E m_k = tr(H^k) / N`` (Eq. 2), at every finite ``N``;
+* ``H^k r`` needs only Hessian-vector products (Pearlmutter's R-operator, here forward-over-reverse
+  ``torch.func.jvp(torch.func.grad(f))``): ``v_0 = r, v_k = H v_{k-1}`` (Eq. 3) and, because ``H`` is
+  symmetric, ``m_{2k} = v_kᵀv_k / N``, ``m_{2k+1} = v_kᵀv_{k+1} / N`` (Eq. 4), so ``K`` moments
+  cost ``⌈K/2⌉`` products per probe.
+
+Everything works on a *flat* parameter vector. An ensemble :class:`lib.models.Net` of ``E``
+networks has a block-diagonal Hessian (no parameter is shared and the loss is the sum of the
+members' losses), so one product with a probe that stacks ``E`` independent probes returns every
+member's own ``H_e r_e``; per-member dot products are sums over the member's slice
+(:attr:`FlatLoss.owner`). One batched computation therefore estimates the moments of ``E``
+Hessians at once.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.func import functional_call, grad, jvp, vmap
+
+# torch's forward-mode decompositions script themselves on first use and trip torch's own
+# deprecation warning for torch.jit.script; it is not about this code, so it is silenced here.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+
+
+class FlatLoss:
+    """The loss of an (ensemble) network as a function of one flat parameter vector.
+
+    ``f = FlatLoss(net, loss_fn, x, y)``; ``f(theta)`` is ``loss_fn(net_theta(x), y).sum()`` where
+    ``loss_fn`` returns one loss per ensemble member ``(E,)``. ``f.theta`` is the current
+    parameter vector ``(N_total,)`` (a detached copy), ``f.owner`` the member index of each entry
+    and ``f.sizes`` the number of parameters per member. Entries are ordered parameter by
+    parameter, member-major inside each parameter tensor (whose leading dim is ``E``).
+    """
+
+    def __init__(self, net: torch.nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor):
+        self.net, self.loss_fn, self.x, self.y = net, loss_fn, x, y
+        named = [(k, p) for k, p in net.named_parameters()]
+        self.names = [k for k, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        E = getattr(net, "E", 1)
+        self.E = E
+        self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
+        owner = [torch.arange(E, device=self.theta.device).repeat_interleave(p[0].numel()) for _, p in named]
+        self.owner = torch.cat(owner)
+        self.sizes = torch.bincount(self.owner, minlength=E)
+        self.N = int(self.theta.numel())
+
+    def params(self, theta: Tensor) -> dict[str, Tensor]:
+        out, i = {}, 0
+        for name, shape in zip(self.names, self.shapes):
+            n = math.prod(shape)
+            out[name] = theta[i:i + n].view(shape)
+            i += n
+        return out
+
+    def per_member(self, theta: Tensor) -> Tensor:
+        """Losses of the members at ``theta``, ``(E,)``."""
+        return self.loss_fn(functional_call(self.net, self.params(theta), (self.x,)), self.y)
+
+    def __call__(self, theta: Tensor) -> Tensor:
+        return self.per_member(theta).sum()
+
+    def member_dot(self, a: Tensor, b: Tensor) -> Tensor:
+        """Per-member dot products of flat vectors (leading batch dims allowed): ``(..., E)``."""
+        prod = a * b
+        out = torch.zeros(*prod.shape[:-1], self.E, dtype=prod.dtype, device=prod.device)
+        return out.index_add_(-1, self.owner, prod)
+
+    def hvp(self, v: Tensor, theta: Tensor | None = None) -> Tensor:
+        """Hessian-vector product ``H v`` (Pearlmutter's R-operator as forward-over-reverse AD)."""
+        return hvp(self, self.theta if theta is None else theta, v)
+
+    def grad(self, theta: Tensor | None = None) -> Tensor:
+        return grad(self)(self.theta if theta is None else theta)
+
+
+def hvp(f: Callable[[Tensor], Tensor], theta: Tensor, v: Tensor) -> Tensor:
+    """``∇²f(theta) v`` by forward-mode differentiation of the gradient (Pearlmutter 1994's
+    R-operator): one forward and one reverse sweep with dual numbers, a constant multiple of the
+    cost of one gradient and no ``N × N`` matrix."""
+    return jvp(grad(f), (theta,), (v,))[1]
+
+
+def batched_hvp(f: Callable[[Tensor], Tensor], theta: Tensor, V: Tensor, chunk: int | None = None) -> Tensor:
+    """``H v`` for every row of ``V (P, N)`` with ``vmap`` (``chunk`` rows at a time)."""
+    fn = vmap(lambda v: hvp(f, theta, v), chunk_size=chunk)
+    return fn(V)
+
+
+def exact_hessian(f: Callable[[Tensor], Tensor], theta: Tensor, chunk: int | None = 256) -> Tensor:
+    """The dense Hessian ``(N, N)`` as ``N`` Hessian-vector products with the basis vectors,
+    symmetrised (for small networks only: ``N² `` numbers)."""
+    eye = torch.eye(theta.numel(), dtype=theta.dtype, device=theta.device)
+    H = batched_hvp(f, theta, eye, chunk=chunk)
+    return 0.5 * (H + H.T)
+
+
+def skilling_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_moments: int,
+                     dot: Callable[[Tensor, Tensor], Tensor] | None = None, sizes: Tensor | int | None = None) -> Tensor:
+    """Skilling's moment estimates (Orhan & Pitkow Supp. Note 3, Eqs. 3-4) for every probe.
+
+    ``matvec(V)`` maps probes ``(P, N)`` to ``H V`` row by row; ``probes`` are standard Gaussian
+    ``r``'s. ``dot(a, b)`` reduces the last dim (per ensemble member with
+    :meth:`FlatLoss.member_dot`; a plain sum by default) and ``sizes`` is ``N`` (per member).
+    Returns ``(P, [E,] n_moments)`` with entry ``k-1`` the estimate of ``tr(H^k)/N``, from
+    ``⌈n_moments/2⌉`` products per probe: ``m_{2j} = v_jᵀv_j / N``, ``m_{2j+1} = v_jᵀv_{j+1} / N``.
+    """
+    if n_moments < 1:
+        raise ValueError("n_moments must be >= 1")
+    dot = dot or (lambda a, b: (a * b).sum(-1))
+    N = probes.shape[-1] if sizes is None else sizes
+    vs = [probes]
+    for _ in range((n_moments + 1) // 2):
+        vs.append(matvec(vs[-1]))
+    out = []
+    for k in range(1, n_moments + 1):
+        j = k // 2
+        out.append(dot(vs[j], vs[j]) if k % 2 == 0 else dot(vs[j], vs[j + 1]))
+    return torch.stack(out, dim=-1) / (N.to(probes.dtype).unsqueeze(-1) if isinstance(N, Tensor) else N)
+
+
+def direct_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_moments: int) -> Tensor:
+    """``rᵀ H^k r / N`` computed literally with ``k`` products each (the definition, Eq. 2),
+    to compare with the even/odd shortcut of :func:`skilling_moments`. ``(P, n_moments)``."""
+    N = probes.shape[-1]
+    out, v = [], probes
+    for _ in range(n_moments):
+        v = matvec(v)
+        out.append((probes * v).sum(-1) / N)
+    return torch.stack(out, dim=-1)
+
+
+def exact_moments(eigenvalues: Tensor, n_moments: int) -> Tensor:
+    """Moments ``Σ λ_i^k / N`` of the empirical spectral distribution, ``k = 1..n_moments``."""
+    k = torch.arange(1, n_moments + 1, device=eigenvalues.device, dtype=eigenvalues.dtype)
+    return eigenvalues.unsqueeze(-1).pow(k).mean(-2)
+
+
+def lanczos(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """``steps`` steps of Lanczos on symmetric ``H`` from ``v0`` (batched over leading dims of
+    ``v0 (P, N)``), with full re-orthogonalisation. Returns the tridiagonal's diagonal
+    ``alpha (P, m)`` and off-diagonal ``beta (P, m-1)`` (``m ≤ steps``; one product per step)."""
+    q = v0 / v0.norm(dim=-1, keepdim=True)
+    Q = [q]
+    alphas, betas = [], []
+    for i in range(steps):
+        w = matvec(Q[-1])
+        a = (w * Q[-1]).sum(-1)
+        alphas.append(a)
+        if i == steps - 1:
+            break
+        B = torch.stack(Q, dim=-2)                                 # (P, i+1, N)
+        for _ in range(2):                                         # twice is enough (Parlett)
+            w = w - torch.einsum("pi,pin->pn", torch.einsum("pin,pn->pi", B, w), B)
+        b = w.norm(dim=-1)
+        betas.append(b)
+        Q.append(w / b.clamp_min(torch.finfo(w.dtype).tiny).unsqueeze(-1))
+    alpha = torch.stack(alphas, -1)
+    beta = torch.stack(betas, -1) if betas else alpha[..., :0]
+    return alpha, beta
+
+
+def gauss_quadrature(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
+    """Golub-Welsch: nodes (Ritz values) and weights (squared first components of the
+    eigenvectors) of the Lanczos tridiagonal. With a unit start vector ``q``, ``Σ w_i θ_i^k`` equals
+    ``qᵀ H^k q`` exactly for ``k ≤ 2m - 1``. Returns ``(P, m)`` each."""
+    T = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
+    theta, vec = torch.linalg.eigh(T)
+    return theta, vec[..., 0, :].pow(2)
+
+
+def slq(matvec: Callable[[Tensor], Tensor], probes: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """Stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017; Ghorbani et al. 2019): the spectral
+    distribution ``(1/N) Σ δ(λ - λ_i)`` is estimated by the average over probes of the Gauss
+    quadrature measures ``Σ_i w_i δ(λ - θ_i)``. ``steps`` products per probe. Returns nodes and
+    weights ``(P, m)``; the weights of each probe sum to 1."""
+    alpha, beta = lanczos(matvec, probes, steps)
+    return gauss_quadrature(alpha, beta)
