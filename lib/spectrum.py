@@ -190,6 +190,16 @@ def profile_fit(target: np.ndarray, n_grid: int = 4000, w_min: float = 1e-12, si
         if np.isfinite(loss).any():
             i = int(np.nanargmin(np.where(np.isfinite(loss), loss, np.nan)))
             starts.append(Fit(float(ws[i]), float(xi[i]), float(om[i]), float(al[i]), float(loss[i]), 0, 0.0))
+            # a root where the residual only touches zero (often at the edge of the admissible
+            # skewness) shows no sign change: minimise the profile between the scan's neighbours
+            lo, hi = math.log10(ws[max(i - 1, 0)]), math.log10(ws[min(i + 1, n_grid - 1)])
+            prof_loss = lambda lw: min(float(np.nan_to_num(profile(target, np.array([10.0**lw]), sigma)[4][0], nan=1e6)), 1e6)
+            res = optimize.minimize_scalar(prof_loss, bounds=(lo, hi), method="bounded", options=dict(xatol=1e-13))
+            evals += res.nfev
+            w = 10.0**res.x
+            x, o, a, _, L = (v[0] for v in profile(target, np.array([w]), sigma))
+            if np.isfinite(L):
+                starts.append(Fit(w, float(x), float(o), float(a), float(L), 0, 0.0))
         coarse = {k: v[:: max(1, len(v) // 12)] for k, v in PAPER_GRID.items()}
         starts.append(grid_fit(target, coarse, sigma))
         evals += starts[-1].evaluations

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lib.models import Arch, Net, activation, haar_orthogonal, normalise
+from lib import models as lib_models
 
 DT = torch.float64
 
@@ -210,3 +211,36 @@ def test_orhan_parameter_counts():
 def test_bad_architecture_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         Arch(**({"d_in": 4, "width": 6, "depth": 2} | bad))
+
+
+def test_repeated_orthonormal_and_hyper_q_int():
+    m = lib_models.repeated_orthonormal(2, 8, 2, generator=g(), dtype=DT)
+    assert m.shape == (2, 8, 8)
+    torch.testing.assert_close(m[:, :, :2], m[:, :, 2:4])
+    torch.testing.assert_close(m[:, :, :2].transpose(-1, -2) @ m[:, :, :2], torch.eye(2, dtype=DT).expand(2, 2, 2))
+    assert torch.linalg.matrix_rank(m[0]).item() == 2
+    with pytest.raises(ValueError, match="hyper_q"):
+        Arch(d_in=4, width=8, depth=3, kind="hyper", hyper_q=3)
+    net = Net(Arch(d_in=4, width=8, depth=3, kind="hyper", hyper_q=2), E=2, generator=g(), dtype=DT)
+    assert torch.linalg.matrix_rank(net.hyper_q[0, 0]).item() == 2
+
+
+def test_hyper_forward_matches_the_definition():
+    """Orhan & Pitkow §2.3 (iii): x_{l+1} = f(W_l x_l) + x_l + sum_{k<l} Q_k x_k, written out naively."""
+    net = Net(Arch(d_in=4, width=5, depth=4, kind="hyper"), E=2, generator=g(), dtype=DT)
+    x = torch.randn(3, 4, generator=g(1), dtype=DT)
+    hs = [torch.relu(x @ net.weights[0].transpose(-1, -2))]
+    for b in range(4):
+        h = torch.relu(hs[-1] @ net.weights[b + 1].transpose(-1, -2)) + hs[-1]
+        for k in range(b):
+            h = h + hs[k] @ net.hyper_q[k].transpose(-1, -2)
+        hs.append(h)
+    torch.testing.assert_close(net(x), hs[-1])
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.05, 0.2])
+def test_designed_skip_spectrum_on_unit_circle(tau):
+    s = lib_models.designed_skip(32, tau, generator=g(2))
+    torch.testing.assert_close(torch.linalg.eigvals(s).abs(), torch.ones(32, dtype=DT), atol=1e-8, rtol=0)
+    dev = (s.T @ s - torch.eye(32, dtype=DT)).abs().max().item()
+    assert (dev < 1e-12) == (tau == 0.0)

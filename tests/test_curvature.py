@@ -1,0 +1,91 @@
+"""lib.curvature against dense, independent computations (float64)."""
+
+import math
+
+import pytest
+import torch
+from torch.func import hessian
+
+from lib import curvature as C
+from lib.models import Arch, Net
+from lib.training import cross_entropy
+
+DT = torch.float64
+
+
+def g(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def ens():
+    net = Net(Arch(d_in=6, width=5, depth=2, d_out=3, kind="residual", bias=True, init="glorot"), E=3, generator=g(), dtype=DT)
+    x = torch.randn(20, 6, generator=g(1), dtype=DT)
+    y = torch.randint(0, 3, (20,), generator=g(2))
+    return C.FlatLoss(net, cross_entropy, x, y)
+
+
+def test_flat_loss_round_trip(ens):
+    assert ens.N == sum(p.numel() for p in ens.net.parameters())
+    assert ens.sizes.tolist() == [ens.N // 3] * 3
+    torch.testing.assert_close(ens(ens.theta), cross_entropy(ens.net(ens.x), ens.y).sum())
+
+
+def test_exact_hessian_matches_torch_func_hessian_and_is_block_diagonal(ens):
+    H = C.exact_hessian(ens, ens.theta)
+    H_ref = hessian(ens)(ens.theta)
+    torch.testing.assert_close(H, 0.5 * (H_ref + H_ref.T), atol=1e-12, rtol=0)
+    for a in range(3):
+        for b in range(3):
+            block = H[ens.owner == a][:, ens.owner == b]
+            if a != b:
+                assert block.abs().max() == 0
+    # each member's block is that member's own Hessian
+    m1 = C.FlatLoss(ens.net.member(1), cross_entropy, ens.x, ens.y)
+    torch.testing.assert_close(H[ens.owner == 1][:, ens.owner == 1], C.exact_hessian(m1, m1.theta), atol=1e-12, rtol=0)
+
+
+def test_skilling_moments_per_member_equal_dense(ens):
+    H = C.exact_hessian(ens, ens.theta)
+    R = torch.randn(5, ens.N, generator=g(3), dtype=DT)
+    m = C.skilling_moments(lambda V: C.batched_hvp(ens, ens.theta, V), R, 5, dot=ens.member_dot, sizes=ens.sizes)
+    assert m.shape == (5, 3, 5)
+    for e in range(3):
+        sel = ens.owner == e
+        He, Re = H[sel][:, sel], R[:, sel]
+        for k in range(1, 6):
+            ref = (Re * (Re @ torch.linalg.matrix_power(He, k))).sum(-1) / sel.sum()
+            torch.testing.assert_close(m[:, e, k - 1], ref, atol=1e-13, rtol=1e-10)
+
+
+def test_direct_and_even_odd_moments_agree():
+    A = torch.randn(30, 30, generator=g(4), dtype=DT)
+    A = A + A.T
+    R = torch.randn(7, 30, generator=g(5), dtype=DT)
+    mv = lambda V: V @ A
+    torch.testing.assert_close(C.skilling_moments(mv, R, 6), C.direct_moments(mv, R, 6), rtol=1e-11, atol=0)
+    lam = torch.linalg.eigvalsh(A)
+    torch.testing.assert_close(C.exact_moments(lam, 3), torch.stack([torch.trace(torch.linalg.matrix_power(A, k)) / 30 for k in (1, 2, 3)]))
+
+
+def test_lanczos_full_run_recovers_spectrum_and_quadrature_is_exact():
+    A = torch.randn(25, 25, generator=g(6), dtype=DT)
+    A = A + A.T
+    lam = torch.linalg.eigvalsh(A)
+    q = torch.randn(2, 25, generator=g(7), dtype=DT)
+    nodes, w = C.slq(lambda V: V @ A, q, 25)
+    torch.testing.assert_close(nodes[0], lam, atol=1e-9, rtol=0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, dtype=DT))
+    nodes, w = C.slq(lambda V: V @ A, q, 4)             # exact for k <= 2m - 1 = 7
+    qn = q / q.norm(dim=-1, keepdim=True)
+    for k in range(1, 8):
+        ref = (qn * (qn @ torch.linalg.matrix_power(A, k))).sum(-1)
+        torch.testing.assert_close((w * nodes**k).sum(-1), ref, rtol=1e-9, atol=1e-9)
+    # and not for k = 2m (the quadrature has only m nodes)
+    ref8 = (qn * (qn @ torch.linalg.matrix_power(A, 8))).sum(-1)
+    assert ((w * nodes**8).sum(-1) - ref8).abs().max() > 1e-6 * ref8.abs().max()
+
+
+def test_skilling_moments_rejects_zero_moments():
+    with pytest.raises(ValueError):
+        C.skilling_moments(lambda V: V, torch.ones(1, 3), 0)
