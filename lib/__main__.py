@@ -3,6 +3,7 @@
     python -m lib list                       chapters, their parameters, quick and paper values
     python -m lib run [CHAPTER ...] [--profile quick|paper] [-p NAME VALUE ...]
     python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute]
+    python -m lib bench [--device auto|cpu|cuda] [--size full|tiny]
 """
 
 from __future__ import annotations
@@ -34,9 +35,22 @@ def main(argv: list[str] | None = None) -> int:
                        help="set a parameter, e.g. -p seed 3 -p depth 30 -p device cuda")
         if name == "build":
             p.add_argument("--no-execute", action="store_true", help="build from the notebooks already in _build/executed")
+    b = sub.add_parser("bench", help="benchmark the hot paths (ratios), write _build/bench/report.{json,md}")
+    b.add_argument("--device", default="auto", help="auto (CUDA when present, plus CPU), cpu or cuda")
+    b.add_argument("--size", default="full", help="full (minutes on a CPU) or tiny (seconds, for the test)")
+    b.add_argument("--no-memory", action="store_true", help="skip the paper-scale HVP memory measurement")
     args = ap.parse_args(argv)
     if args.cmd == "list":
         return _list()
+    if args.cmd == "bench":
+        from . import bench
+
+        try:
+            bench.run(args.device, args.size, memory=not args.no_memory)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     params = {k: runner.parse_value(v) for k, v in args.p}
     try:
         if args.cmd == "run":

@@ -1,0 +1,307 @@
+"""``python -m lib bench``: the hot paths of the book, measured as ratios side by side in one run.
+
+Shared machines are noisy, so every headline number is a *ratio* of two computations timed
+alternately in the same process (each time is the best of ``reps`` repetitions); absolute times
+are reported for information. Results go to ``_build/bench/report.json`` and
+``_build/bench/report.md``; the table is also printed.
+
+1. **ensemble**: E random networks (50 layers of width 100, E = 256 by default) forward and
+   backward as one batched computation vs a Python loop over the same networks one by one, with
+   one input per network (the Monte Carlo of the chapters) and with a batch of 64. Target >= 20x
+   on CPU.
+2. **hvp**: one Hessian-vector product (forward-over-reverse, :func:`lib.curvature.hvp`) over one
+   gradient of the same loss. Pearlmutter's bound is a small constant; target <= 3x.
+3. **moments**: Skilling's estimator (:func:`lib.curvature.skilling_moments`, probes batched with
+   ``vmap`` as in the chapter) and a well-kept peer, SciPy's ARPACK Lanczos
+   (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` wrapping the same HVP, one vector at a
+   time), each timed with its number of HVPs counted; the overhead beyond the HVPs themselves is
+   ``1 - n_hvp * t_hvp / t_total`` with ``t_hvp`` one HVP alone (negative: batching the probes beats
+   one-at-a-time products). Target <= 20 % for ours.
+4. **gsc**: the gradient scale coefficient of Philipp et al. (:func:`lib.measure.gsc`) over an
+   ensemble of networks of several architectures, float32 vs float64: networks per second.
+5. **book**: per-chapter quick-profile wall times from ``_build/executed/timings.json`` when a
+   run has recorded them; target: sum <= 10 minutes on the 2-core CPU.
+6. **memory**: peak memory of one HVP at the Orhan & Pitkow paper scale (20 hidden layers of 128
+   units on 3,072 inputs, N = 709,652, a batch of 500): CUDA's allocator peak on a GPU; on the CPU
+   the peak resident set during the HVP above the resident set before it, in a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import curvature as C
+from .checks import build_dir
+from .measure import gsc
+from .models import Arch, Net
+from .training import cross_entropy
+
+TARGETS = {"ensemble": ">= 20x (CPU)", "hvp": "<= 3x", "moments": "overhead <= 20%", "book": "sum <= 600 s"}
+
+
+def best_time(fn: Callable[[], Any], reps: int, sync: Callable[[], None]) -> float:
+    """Best of ``reps`` timings of ``fn`` after one warm-up call."""
+    fn()
+    sync()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
+def bench_ensemble(device, E: int, depth: int, width: int, batch: int, reps: int) -> dict:
+    g = torch.Generator(device=device).manual_seed(0)
+    net = Net(Arch(d_in=width, width=width, depth=depth, d_out=1, init="he"), E=E, generator=g, device=device)
+    x = torch.randn(batch, width, generator=g, device=device)
+    members = [net.member(e) for e in range(E)]
+    sync = _sync(device)
+
+    def batched():
+        net.zero_grad(set_to_none=True)
+        net(x).pow(2).sum().backward()
+
+    def loop():
+        for m in members:
+            m.zero_grad(set_to_none=True)
+            m(x).pow(2).sum().backward()
+
+    tb, tl = best_time(batched, reps, sync), best_time(loop, max(1, reps // 2), sync)
+    return {"E": E, "depth": depth, "width": width, "batch": batch, "batched_s": tb, "loop_s": tl, "ratio": tl / tb,
+            "weights_MiB": sum(p.numel() * p.element_size() for p in net.parameters()) / 2**20}
+
+
+def _orhan_loss(device, depth: int, width: int, d_in: int, n_classes: int, batch: int, E: int = 1):
+    g = torch.Generator(device=device).manual_seed(1)
+    net = Net(Arch(d_in=d_in, width=width, depth=depth - 1, d_out=n_classes, init="glorot", bias=True),
+              E=E, generator=g, device=device)
+    x = torch.rand(batch, d_in, generator=g, device=device)
+    y = torch.randint(0, n_classes, (batch,), generator=g, device=device)
+    return C.FlatLoss(net, cross_entropy, x, y)
+
+
+def bench_hvp(device, depth: int, width: int, d_in: int, batch: int, reps: int) -> dict:
+    f = _orhan_loss(device, depth, width, d_in, 10, batch)
+    v = torch.randn(f.N, generator=torch.Generator(device=device).manual_seed(2), device=device)
+    sync = _sync(device)
+    tg = best_time(lambda: f.grad(), reps, sync)
+    th = best_time(lambda: f.hvp(v), reps, sync)
+    return {"N": f.N, "batch": batch, "grad_s": tg, "hvp_s": th, "ratio": th / tg}
+
+
+def bench_moments(device, depth: int, width: int, d_in: int, batch: int, n_probes: int, reps: int) -> dict:
+    """Skilling (ours) and ARPACK's Lanczos (peer) on the same HVP, overheads beyond the HVPs."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    f = _orhan_loss(device, depth, width, d_in, 10, batch)
+    sync = _sync(device)
+    v = torch.randn(f.N, generator=torch.Generator(device=device).manual_seed(3), device=device)
+    t_hvp = best_time(lambda: f.hvp(v), reps, sync)
+    probes = torch.randn(n_probes, f.N, generator=torch.Generator(device=device).manual_seed(4), device=device)
+    counter = {"n": 0}
+
+    def mv_rows(B):                                            # the production path: vmap over probes
+        counter["n"] += B.shape[0]
+        return C.batched_hvp(f, f.theta, B)
+
+    def ours():
+        counter["n"] = 0
+        C.skilling_moments(mv_rows, probes, 4)
+        sync()
+
+    t_ours = best_time(ours, max(1, reps // 2), sync)
+    n_ours = counter["n"]
+
+    def mv_np(x):
+        counter["n"] += 1
+        out = f.hvp(torch.as_tensor(np.asarray(x).ravel(), device=device, dtype=torch.float32))
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    op = LinearOperator((f.N, f.N), matvec=mv_np, dtype=np.float64)
+    v0 = probes[0].cpu().numpy().astype(np.float64)
+
+    def peer():
+        counter["n"] = 0
+        eigsh(op, k=4, which="LA", ncv=2 * n_probes, maxiter=1, v0=v0, tol=1e-2)
+
+    def peer_safe():
+        try:
+            peer()
+        except Exception:  # ARPACK may stop at maxiter: the matvecs it made are what we time
+            pass
+
+    t_peer = best_time(peer_safe, max(1, reps // 2), sync)
+    n_peer = counter["n"]
+    return {"N": f.N, "hvp_s": t_hvp, "ours_s": t_ours, "ours_hvps": n_ours,
+            "ours_overhead": 1 - n_ours * t_hvp / t_ours, "peer": "scipy.sparse.linalg.eigsh (ARPACK Lanczos)",
+            "peer_s": t_peer, "peer_hvps": n_peer, "peer_overhead": 1 - n_peer * t_hvp / t_peer}
+
+
+def bench_gsc(device, E: int, depth: int, width: int, n_points: int, reps: int) -> dict:
+    archs = {
+        "plain relu": Arch(d_in=100, width=width, depth=depth, d_out=100),
+        "resnet pre-act relu": Arch(d_in=100, width=width, depth=depth, d_out=100, kind="residual", order="pre"),
+        "plain tanh layer norm": Arch(d_in=100, width=width, depth=depth, d_out=100, act="tanh", norm="layer"),
+    }
+    out = {}
+    sync = _sync(device)
+    for name, arch in archs.items():
+        row = {}
+        for dt in (torch.float32, torch.float64):
+            g = torch.Generator(device=device).manual_seed(5)
+            net = Net(arch, E=E, generator=g, device=device, dtype=dt)
+            x = torch.randn(n_points, 100, generator=g, device=device, dtype=dt)
+            y = torch.randn(n_points, 100, generator=g, device=device, dtype=dt)
+            t = best_time(lambda: gsc(net, x, y), reps, sync)
+            row[str(dt).replace("torch.", "")] = {"s": t, "networks_per_s": E / t}
+        row["float32_speedup"] = row["float64"]["s"] / row["float32"]["s"]
+        out[name] = row
+    return out
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory_child(batch: int) -> None:
+    """Run in a fresh CPU process (Linux): the peak resident set during one paper-scale HVP above
+    the resident set just before it. The kernel's high-water mark (VmHWM) is reset to the current
+    RSS by writing 5 to /proc/self/clear_refs, so earlier peaks (importing torch, building the
+    model) do not count."""
+    dev = torch.device("cpu")
+    f = _orhan_loss(dev, 20, 128, 3072, 20, batch)
+    v = torch.randn(f.N, generator=torch.Generator().manual_seed(6))
+    f.hvp(v[:0].new_zeros(f.N))                                  # warm-up (torch's one-time setup)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base = _status_kib("VmRSS")
+    t0 = time.perf_counter()
+    f.hvp(v)
+    t = time.perf_counter() - t0
+    peak = _status_kib("VmHWM")
+    print(json.dumps({"N": f.N, "batch": batch, "hvp_s": t, "peak_bytes": (peak - base) * 1024}))
+
+
+def bench_memory(device, batch: int) -> dict:
+    """Peak memory of one HVP at the paper scale (N = 709,652): on CUDA the allocator's peak above
+    what the model and data hold; on the CPU the growth of the peak resident set of a fresh
+    process across the HVP (model and data are built first, so they are not counted)."""
+    if device.type == "cuda":
+        f = _orhan_loss(device, 20, 128, 3072, 20, batch)
+        v = torch.randn(f.N, generator=torch.Generator(device=device).manual_seed(6), device=device)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        t0 = time.perf_counter()
+        f.hvp(v)
+        torch.cuda.synchronize(device)
+        r = {"N": f.N, "batch": batch, "hvp_s": time.perf_counter() - t0,
+             "peak_bytes": int(torch.cuda.max_memory_allocated(device) - base), "how": "CUDA allocator peak above the model and data"}
+    else:
+        import subprocess
+        import sys
+
+        out = subprocess.run([sys.executable, "-c", f"from lib.bench import _memory_child; _memory_child({int(batch)})"],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["how"] = "peak RSS (VmHWM, reset just before) above the RSS before the HVP, fresh process"
+    r["peak_MiB"] = r["peak_bytes"] / 2**20
+    return r
+
+
+def book_timings() -> dict:
+    p = build_dir() / "executed" / "timings.json"
+    if not p.exists():
+        return {"available": False, "note": "run `python -m lib run` first to record per-chapter wall times"}
+    t = json.loads(p.read_text())
+    quick = {k: v for k, v in t.items() if v.get("profile", "quick") == "quick"}
+    total = sum(v["wall_s"] for v in quick.values())
+    return {"available": True, "chapters": {k: v["wall_s"] for k, v in quick.items()}, "sum_s": total}
+
+
+SIZES = {
+    "full": dict(E=256, depth=50, width=100, batch=64, hvp_depth=20, hvp_width=48, hvp_din=64, hvp_batch=500,
+                 n_probes=8, gsc_E=64, gsc_depth=20, gsc_width=100, gsc_points=100, mem_batch=500, reps=5),
+    "tiny": dict(E=8, depth=4, width=16, batch=8, hvp_depth=3, hvp_width=8, hvp_din=8, hvp_batch=16,
+                 n_probes=3, gsc_E=4, gsc_depth=3, gsc_width=16, gsc_points=8, mem_batch=4, reps=2),
+}
+
+
+def run(device: str = "auto", size: str = "full", out_dir: Path | None = None, memory: bool = True) -> dict:
+    """Run every benchmark on ``device`` (``auto``: CUDA when present; CPU always as well when a
+    GPU is used, so the table has both), write the report and return it."""
+    from .runtime import resolve_device
+
+    if size not in SIZES:
+        raise ValueError(f"size {size!r}: use one of {', '.join(SIZES)}")
+    s = SIZES[size]
+    devs = [resolve_device(device)]
+    if devs[0].type == "cuda":
+        devs.insert(0, torch.device("cpu"))
+    report: dict[str, Any] = {"torch": torch.__version__, "size": size, "threads": torch.get_num_threads(), "devices": {}}
+    for dev in devs:
+        r = {}
+        t0 = time.perf_counter()
+        r["ensemble"] = bench_ensemble(dev, s["E"], s["depth"], s["width"], 1, s["reps"])
+        r["ensemble_batch"] = bench_ensemble(dev, s["E"], s["depth"], s["width"], s["batch"], s["reps"])
+        r["hvp"] = bench_hvp(dev, s["hvp_depth"], s["hvp_width"], s["hvp_din"], s["hvp_batch"], s["reps"])
+        r["moments"] = bench_moments(dev, s["hvp_depth"], s["hvp_width"], s["hvp_din"], s["hvp_batch"], s["n_probes"], s["reps"])
+        r["gsc"] = bench_gsc(dev, s["gsc_E"], s["gsc_depth"], s["gsc_width"], s["gsc_points"], s["reps"])
+        if memory:
+            r["memory"] = bench_memory(dev, s["mem_batch"])
+        r["wall_s"] = time.perf_counter() - t0
+        report["devices"][str(dev)] = r
+    report["book"] = book_timings()
+    out_dir = Path(out_dir) if out_dir is not None else build_dir() / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
+    md = markdown(report)
+    (out_dir / "report.md").write_text(md)
+    print(md)
+    return report
+
+
+def markdown(report: dict) -> str:
+    rows = ["| benchmark | device | measured | target | absolute times (information) |", "|---|---|---|---|---|"]
+    for dev, r in report["devices"].items():
+        e, h, m = r["ensemble"], r["hvp"], r["moments"]
+        for e in (r["ensemble"], r["ensemble_batch"]):
+            rows.append(f"| ensemble MC, E={e['E']}, {e['depth']}x{e['width']}, {e['batch']} input(s) per net | {dev} | "
+                        f"**{e['ratio']:.1f}x** faster batched | {TARGETS['ensemble']} | batched {e['batched_s'] * 1e3:.1f} ms, "
+                        f"loop {e['loop_s'] * 1e3:.0f} ms, weights {e['weights_MiB']:.0f} MiB |")
+        rows.append(f"| HVP / gradient, N={h['N']:,} | {dev} | **{h['ratio']:.2f}x** | {TARGETS['hvp']} | "
+                    f"grad {h['grad_s'] * 1e3:.1f} ms, HVP {h['hvp_s'] * 1e3:.1f} ms |")
+        rows.append(f"| Skilling moments, overhead beyond HVPs | {dev} | **{100 * m['ours_overhead']:.0f}%** ({m['ours_hvps']} HVPs) | "
+                    f"{TARGETS['moments']} | ours {m['ours_s']:.2f} s; peer ARPACK {m['peer_s']:.2f} s, {m['peer_hvps']} HVPs, "
+                    f"overhead {100 * m['peer_overhead']:.0f}% |")
+        for name, g in r["gsc"].items():
+            rows.append(f"| GSC, {name} | {dev} | {g['float32']['networks_per_s']:.0f} nets/s float32, "
+                        f"{g['float64']['networks_per_s']:.0f} float64 ({g['float32_speedup']:.1f}x) | information | |")
+        if "memory" in r:
+            mm = r["memory"]
+            rows.append(f"| peak memory, one HVP at N={mm['N']:,}, batch {mm['batch']} | {dev} | "
+                        f"{mm['peak_MiB']:.0f} MiB | information | "
+                        f"{mm['hvp_s']:.2f} s ({mm['how']}) |")
+    b = report["book"]
+    if b.get("available"):
+        rows.append(f"| whole book, quick profile | recorded run | **{b['sum_s']:.0f} s** "
+                    f"({', '.join(f'{k} {v:.0f} s' for k, v in b['chapters'].items())}) | {TARGETS['book']} | |")
+    else:
+        rows.append(f"| whole book, quick profile | - | not recorded | {TARGETS['book']} | {b['note']} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,29 @@
+"""A tiny run of the benchmark command, so that it cannot rot."""
+
+import json
+import os
+import subprocess
+import sys
+
+from lib.checks import ROOT
+
+
+def test_bench_tiny(tmp_path):
+    env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
+    res = subprocess.run([sys.executable, "-m", "lib", "bench", "--size", "tiny", "--device", "cpu"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rep = json.loads((tmp_path / "_build" / "bench" / "report.json").read_text())
+    cpu = rep["devices"]["cpu"]
+    assert cpu["ensemble"]["ratio"] > 0 and cpu["ensemble_batch"]["batch"] == 8 and cpu["hvp"]["ratio"] > 0
+    assert cpu["moments"]["ours_hvps"] == 3 * 2 and cpu["moments"]["peer_hvps"] >= 1
+    assert set(cpu["gsc"]) and all(g["float64"]["networks_per_s"] > 0 for g in cpu["gsc"].values())
+    assert cpu["memory"]["N"] > 0
+    assert rep["book"]["available"] is False                 # nothing was run in this build dir
+    md = (tmp_path / "_build" / "bench" / "report.md").read_text()
+    assert "HVP / gradient" in md and "| ensemble MC" in md and md in res.stdout
+
+
+def test_bench_bad_size_is_a_clear_error():
+    res = subprocess.run([sys.executable, "-m", "lib", "bench", "--size", "huge"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2 and "size 'huge'" in res.stderr
