@@ -4,12 +4,12 @@ Chapters import it as ``import lib`` and use ``lib.setup`` (runtime), ``lib.chec
 ledger), ``lib.models``, ``lib.measure``, ``lib.data``, ``lib.training`` and ``lib.plotting``.
 """
 
-from . import chapters, checks, curvature, data, linear_nets, measure, models, plotting, runtime, spectrum, training
+from . import chapters, checks, curvature, data, errata, linear_nets, measure, models, plotting, runtime, spectrum, training
 from .checks import check, claims_table, roundoff_tol, se_tol, standard_error
 from .models import Arch, Net
 from .runtime import setup
 
 __all__ = [
-    "Arch", "Net", "chapters", "check", "checks", "claims_table", "curvature", "data", "linear_nets", "measure", "models",
+    "Arch", "Net", "chapters", "check", "checks", "claims_table", "curvature", "data", "errata", "linear_nets", "measure", "models",
     "plotting", "roundoff_tol", "runtime", "se_tol", "setup", "spectrum", "standard_error", "training",
 ]

@@ -4,6 +4,7 @@
     python -m lib run [CHAPTER ...] [--profile quick|paper] [-p NAME VALUE ...]
     python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute]
     python -m lib bench [--device auto|cpu|cuda] [--size full|tiny]
+    python -m lib check-html [--html DIR] [--screenshots DIR]   the built book in headless Chromium
 """
 
 from __future__ import annotations
@@ -39,7 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--device", default="auto", help="auto (CUDA when present, plus CPU), cpu or cuda")
     b.add_argument("--size", default="full", help="full (minutes on a CPU) or tiny (seconds, for the test)")
     b.add_argument("--no-memory", action="store_true", help="skip the paper-scale HVP memory measurement")
+    c = sub.add_parser("check-html", help="open every page of the built book in headless Chromium, offline; screenshots")
+    c.add_argument("--html", default=None, help="the built book (default _build/html)")
+    c.add_argument("--screenshots", default=None, help="where to save one PNG per page (default _build/screenshots)")
     args = ap.parse_args(argv)
+    if args.cmd == "check-html":
+        from . import browser
+
+        try:
+            results = browser.check_site(args.html, args.screenshots)
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(browser.report(results))
+        return 0 if all(not r["problems"] for r in results) else 1
     if args.cmd == "list":
         return _list()
     if args.cmd == "bench":

@@ -275,7 +275,8 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         head = ("| chapter | id | where | kind | measured | expected | tolerance | status | profile | seed |\n"
                 "|---|---|---|---|---|---|---|---|---|---|\n")
         rows = [
-            f"| {r['chapter']} | `{r['claim']}` | {r['source']} | {r['kind']} | {_fmt(r['measured'])} | "
+            f"| {r['chapter']} | <a id=\"claim-{r['chapter']}-{r['claim']}\"></a>`{r['claim']}` | {r['source']} | "
+            f"{r['kind']} | {_fmt(r['measured'])} | "
             f"{_REL.get(r.get('relation', 'eq'), '')}{_fmt(r['expected'])} | {_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | "
             f"**{r['status']}** | {r['profile']} | {r['seed']} |"
             for r in recs

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,14 +93,27 @@ def test_rerun_with_other_seed_and_knobs(tmp_path):
     assert "depth=8" in text and "seed=3" in text
 
 
-def test_build_html_book(tmp_path):
-    """`python -m lib build`: executes, builds the HTML without warnings, every page present."""
-    b = tmp_path / "_build"
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """One full `python -m lib build` in a throw-away `_build`, shared by the build and browser tests."""
+    b = tmp_path_factory.mktemp("book") / "_build"
     res = cli("build", build_dir=b)
     assert res.returncode == 0, res.stdout + res.stderr + (b / "jupyter-book.log").read_text()
+    return b
+
+
+def test_build_html_book(built_book):
+    """`python -m lib build`: executes, builds the HTML without warnings, every page present."""
+    b = built_book
     html = b / "html"
-    for page in ("index.html", "book/intro.html", "book/preliminaries.html", "book/ledger.html", "book/bibliography.html"):
+    pages = ["index.html", "book/intro.html", "book/ledger.html", "book/errata.html", "book/bibliography.html"]
+    for page in pages + [f"book/{slug}.html" for slug in chapters.CHAPTERS]:
         assert (html / page).exists(), page
+    for slug in chapters.CHAPTERS:                                       # each chapter offers its notebook
+        page = (html / "book" / f"{slug}.html").read_text()
+        assert f'href="../_sources/book/{slug}.ipynb"' in page
+        assert (html / "_sources" / "book" / f"{slug}.ipynb").exists()
+        assert "thebe" not in page                                       # no live-code CDN script
     prelim = (html / "book" / "preliminaries.html").read_text()
     assert prelim.count("<img") >= 2                                     # both figures
     assert "Traceback" not in prelim and "output traceback" not in prelim  # no execution error shown
@@ -112,3 +126,41 @@ def test_build_html_book(tmp_path):
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert 'src="../_static/mathjax/tex-chtml.js"' in prelim
     assert "cdn.jsdelivr.net/npm/mathjax" not in prelim and "mathjax@" not in prelim
+
+
+def test_browser_renders_every_page_offline(built_book):
+    """Headless Chromium on the built book: math typeset, figures loaded, tables filled, links
+    resolve, nothing fetched from outside loopback; a screenshot per page in _build/screenshots/."""
+    from lib import browser
+
+    shots = ROOT / "_build" / "screenshots"
+    results = browser.check_site(built_book / "html", shots)
+    assert [r["page"] for r in results][:3] == list(browser.PAGES)
+    assert len(results) == len(browser.PAGES) + len(chapters.CHAPTERS)
+    problems = {r["page"]: r["problems"] for r in results if r["problems"]}
+    assert not problems, browser.report(results)
+    for r in results:
+        assert Path(r["screenshot"]).stat().st_size > 10_000
+        if r["page"].startswith("book/") and r["page"][5:-5] in chapters.CHAPTERS:
+            assert r["math_elements"] > 10 and r["images"] >= 2 and r["claim_rows"] > 0
+
+
+def test_browser_check_catches_a_missing_figure_and_a_cdn(built_book, tmp_path):
+    """The browser check must be able to fail: remove a figure, point MathJax at a CDN."""
+    import shutil
+
+    from lib import browser
+
+    site = tmp_path / "html"
+    shutil.copytree(built_book / "html", site)
+    page = site / "book" / "preliminaries.html"
+    text = page.read_text()
+    img = re.search(r'<img[^>]+src="([^"]+)"', text).group(1)
+    (page.parent / img).unlink()
+    page.write_text(text.replace('src="../_static/mathjax/tex-chtml.js', 'src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'))
+    res = {r["page"]: r["problems"] for r in browser.check_site(site, tmp_path / "shots")}
+    probs = " ".join(res["book/preliminaries.html"])
+    assert "images that did not load" in probs
+    assert "requests leaving loopback" in probs and "cdn.jsdelivr.net" in probs
+    assert "MathJax did not load" in probs
+    assert not res["book/skilling-moments.html"]

@@ -1,0 +1,26 @@
+"""lib.errata: the errata page is generated from the chapters and cannot cite a missing check."""
+
+import pytest
+
+from lib import chapters, errata
+
+
+@pytest.mark.parametrize("slug", list(chapters.CHAPTERS))
+def test_every_chapter_has_an_errata_section(slug):
+    items = errata.section_items(slug)
+    assert items and all(len(i) > 20 for i in items)
+
+
+def test_claims_named_expands_prefixes_and_ignores_roles():
+    claims = ["eq34-degeneracy", "eq34-columns-identical", "hvp-exact"]
+    item = "see {prf:ref}`sk-estimator` and checks `eq34-*`, `hvp-exact`; code `x.y` is not a claim"
+    assert errata.claims_named(item, claims) == ["eq34-degeneracy", "eq34-columns-identical", "hvp-exact"]
+    with pytest.raises(ValueError, match="does not hold"):
+        errata.claims_named("check `no-such-claim`", claims)
+
+
+def test_missing_section_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "x.md").write_text("# X\n\n## Where the paper is loose\n\n* item\n")
+    monkeypatch.setattr(errata, "BOOK", tmp_path)
+    with pytest.raises(ValueError, match=r"\(x-errata\)="):
+        errata.section_items("x")
