@@ -97,6 +97,19 @@ def _check_links(root: Path, page: str, hrefs: list[str], cache: dict) -> list[s
     return broken
 
 
+def _loopback_only(base: str, external: list[str]):
+    """A Playwright route handler that lets loopback requests through and blocks (and records)
+    every other one."""
+    def handler(route, request=None):
+        url = route.request.url
+        if url.startswith(base):
+            route.continue_()
+        else:
+            external.append(url)
+            route.abort()
+    return handler
+
+
 def check_site(html_dir: str | Path | None = None, screenshot_dir: str | Path | None = None,
                timeout_ms: int = 60000) -> list[dict]:
     """Open every page in headless Chromium; return one result dict per page (``problems``
@@ -122,14 +135,7 @@ def check_site(html_dir: str | Path | None = None, screenshot_dir: str | Path | 
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 external, js_errors = [], []
 
-                def route(r, external=external):
-                    if r.request.url.startswith(srv.base):
-                        r.continue_()
-                    else:
-                        external.append(r.request.url)
-                        r.abort()
-
-                page.route("**/*", route)
+                page.route("**/*", _loopback_only(srv.base, external))
                 page.on("pageerror", lambda e, js_errors=js_errors: js_errors.append(str(e)))
                 page.goto(srv.base + page_name, wait_until="load", timeout=timeout_ms)
                 mathjax = page.evaluate(
