@@ -41,6 +41,20 @@ _SPECS = (
             Knob("hessian_batch", int, 500, 5000, "training examples in the loss whose Hessian is probed", low=10, high=10**6),
         ),
     ),
+    ChapterSpec(
+        slug="legendre-asymptotics",
+        title="Littwin & Wolf: residual nets as dynamic ensembles (path weights, Legendre asymptotics, spin glasses)",
+        paper="Littwin & Wolf 2016, The loss surface of residual networks: ensembles and the role of batch normalization",
+        dtype="float64",
+        paper_runtime="not timed on a GPU yet (none was lent to this task)",
+        knobs=(
+            Knob("p_max", int, 100_000, 1_000_000, "largest depth p of the exact-vs-asymptotic comparisons", low=100, high=10**7),
+            Knob("betas", str, "0.1,0.5,2", "0.1,0.5,2", "comma-separated values of beta (Fig. 1a-c)"),
+            Knob("epochs", int, 3, 30, "training epochs of the 10-block BN residual net (SGD, batch 50)", low=1, high=10**4),
+            Knob("n_samples", int, 10_000, 10_000, "training points of the 10-class Gaussian mixture in 50-D", low=100, high=10**7),
+            Knob("n_nets", int, 200, 5000, "random networks in the batch-norm Monte Carlo", low=10, high=10**6),
+        ),
+    ),
 )
 
 CHAPTERS = {s.slug: s for s in _SPECS}
