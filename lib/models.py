@@ -187,24 +187,32 @@ def repeated_orthonormal(E: int, n: int, k: int, *, generator: torch.Generator |
     return base.repeat(1, 1, n // k)
 
 
-def designed_skip(n: int, tau: float, *, generator: torch.Generator | None = None, dtype=torch.float64) -> Tensor:
-    """Orhan & Pitkow Supp. Note 5: a real ``n × n`` skip matrix ``Σ = T U L U⁻¹ T⁻¹`` whose
-    eigenvalues are those of a random orthogonal ``O = U L U*`` (all on the unit circle) and whose
-    eigenvectors (the columns of ``T U``) have Gram matrix ``R``, the correlation matrix of
-    ``S = Q Λ Qᵀ`` with ``Λ_ii = exp(-τ (i-1))`` and ``R = T Tᵀ`` (Cholesky). ``τ = 0`` gives an
-    orthogonal ``Σ`` (up to the similarity by ``T = I``). Since ``U L U⁻¹ = O`` is real,
-    ``Σ = T O T⁻¹``: a similarity transform of ``O``. Returns ``Σ`` (float64 computation)."""
+def designed_skip_parts(n: int, tau: float, *, E: int = 1, generator: torch.Generator | None = None
+                        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Orhan & Pitkow Supp. Note 5, for ``E`` independent draws at once (float64):
+    ``S = Q Λ Qᵀ`` with ``Λ_ii = exp(-τ (i-1))`` and ``Q`` Haar-orthogonal, its correlation matrix
+    ``R = D^{-1/2} S D^{-1/2}``, ``R = T Tᵀ`` (Cholesky), a second Haar-orthogonal ``O = U L U*``, and
+    the skip matrix ``Σ = T U L U⁻¹ T⁻¹``. Since ``U L U⁻¹ = O`` is real, ``Σ = T O T⁻¹``: a similarity
+    transform of ``O``, so its eigenvalues are ``O``'s (on the unit circle) and its eigenvectors,
+    the columns of ``T U``, have Gram matrix ``R``. ``τ = 0`` gives ``Σ = O``.
+    Returns ``(Σ, T, O, R)``, each ``(E, n, n)``."""
     if tau < 0:
         raise ValueError("tau must be >= 0")
-    q = haar_orthogonal(1, n, n, generator=generator)[0]
-    o = haar_orthogonal(1, n, n, generator=generator)[0]
+    q = haar_orthogonal(E, n, n, generator=generator)
+    o = haar_orthogonal(E, n, n, generator=generator)
     lam = torch.exp(-tau * torch.arange(n, dtype=torch.float64))
-    s = (q * lam) @ q.T
-    d = torch.diagonal(s).rsqrt()
-    r = d[:, None] * s * d[None, :]
-    t = torch.linalg.cholesky(0.5 * (r + r.T))
+    s = (q * lam) @ q.transpose(-1, -2)
+    d = torch.diagonal(s, dim1=-2, dim2=-1).rsqrt()
+    r = d[..., :, None] * s * d[..., None, :]
+    t = torch.linalg.cholesky(0.5 * (r + r.transpose(-1, -2)))
     sigma = t @ o @ torch.linalg.inv(t)
-    return sigma.to(dtype)
+    return sigma, t, o, r
+
+
+def designed_skip(n: int, tau: float, *, E: int = 1, generator: torch.Generator | None = None,
+                  dtype=torch.float64) -> Tensor:
+    """The skip matrices ``Σ`` of :func:`designed_skip_parts`, ``(E, n, n)`` in ``dtype``."""
+    return designed_skip_parts(n, tau, E=E, generator=generator)[0].to(dtype)
 
 
 def activation(name: str, z: Tensor) -> Tensor:

@@ -28,12 +28,15 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
           optimizer: str = "sgd", generator: torch.Generator | None = None,
           loss_fn: Callable[[Tensor, Tensor], Tensor] = cross_entropy,
           callback: Callable[[int, torch.nn.Module], dict] | None = None,
+          independent_order: bool = False,
           progress: bool = True, desc: str = "train") -> dict[str, list]:
     """Train ``net`` (an ensemble ``Net``) on ``(x, labels)`` for ``epochs`` epochs.
 
     Mini-batches are drawn by a permutation from ``generator`` (seeded by the caller), so the
-    same seed gives the same run. After every epoch the history records per-network training
-    loss and accuracy on the full set and whatever ``callback(epoch, net)`` returns.
+    same seed gives the same run; with ``independent_order`` every member of the ensemble gets
+    its own permutation (independent runs, as several seeds would be). After every epoch (and
+    before the first) the history records per-network training loss and accuracy on the full set
+    and whatever ``callback(epoch, net)`` returns (an empty dict records nothing).
     """
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer {optimizer!r}: use 'sgd' or 'adam'")
@@ -55,10 +58,15 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
 
     record(0)
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=2.0)
+    perm_device = generator.device if generator is not None else x.device
     for epoch in bar:
-        perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
+        if independent_order:
+            perm = torch.stack([torch.randperm(n, generator=generator, device=perm_device) for _ in range(net.E)])
+        else:
+            perm = torch.randperm(n, generator=generator, device=perm_device)
+        perm = perm.to(x.device)
         for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[..., i:i + batch_size]
             opt.zero_grad(set_to_none=True)
             loss_fn(net(x[idx]), labels[idx]).sum().backward()
             opt.step()

@@ -240,7 +240,11 @@ def test_hyper_forward_matches_the_definition():
 
 @pytest.mark.parametrize("tau", [0.0, 0.05, 0.2])
 def test_designed_skip_spectrum_on_unit_circle(tau):
-    s = lib_models.designed_skip(32, tau, generator=g(2))
-    torch.testing.assert_close(torch.linalg.eigvals(s).abs(), torch.ones(32, dtype=DT), atol=1e-8, rtol=0)
-    dev = (s.T @ s - torch.eye(32, dtype=DT)).abs().max().item()
-    assert (dev < 1e-12) == (tau == 0.0)
+    s = lib_models.designed_skip(32, tau, E=3, generator=g(2))
+    assert s.shape == (3, 32, 32)
+    torch.testing.assert_close(torch.linalg.eigvals(s).abs(), torch.ones(3, 32, dtype=DT), atol=1e-8, rtol=0)
+    dev = (s.transpose(-1, -2) @ s - torch.eye(32, dtype=DT)).abs().amax((-1, -2))
+    assert bool((dev < 1e-12).all()) == (tau == 0.0)
+    _, t, o, r = lib_models.designed_skip_parts(32, tau, E=3, generator=g(2))
+    torch.testing.assert_close(t @ t.transpose(-1, -2), r)
+    torch.testing.assert_close(torch.diagonal(r, dim1=-2, dim2=-1), torch.ones(3, 32, dtype=DT))

@@ -124,3 +124,26 @@ def test_training_loop_learns_and_is_seeded():
     assert h1["epoch"] == [0, 1, 2, 3]
     assert (h1["accuracy"][-1] > 0.9).all() and (h1["accuracy"][0] < 0.3).all()
     torch.testing.assert_close(h1["loss"][-1], h2["loss"][-1], rtol=0, atol=0)
+
+
+def test_independent_order_gives_each_member_its_own_run():
+    """Two members with identical weights stay identical under a shared mini-batch order and
+    diverge when each draws its own order; a callback returning {} records nothing."""
+    x, y = data.digits()
+    arch = lib.Arch(d_in=64, width=16, depth=1, d_out=10)
+
+    def run(independent):
+        net = lib.Net(arch, E=1, generator=torch.Generator().manual_seed(0))
+        twin = lib.Net(arch, E=2, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            for w2, w1 in zip(twin.weights, net.weights):
+                w2.copy_(w1.expand_as(w2))
+        hist = lib.training.train(twin, x, y, epochs=1, batch_size=64, lr=0.01, optimizer="adam",
+                                  generator=torch.Generator().manual_seed(1), independent_order=independent,
+                                  callback=lambda ep, m: {"cp": ep} if ep == 1 else {}, progress=False)
+        assert hist["cp"] == [1]
+        return hist["loss"][-1]
+
+    shared, own = run(False), run(True)
+    assert shared[0] == shared[1]
+    assert own[0] != own[1]
