@@ -55,6 +55,22 @@ _SPECS = (
             Knob("n_nets", int, 200, 5000, "random networks in the batch-norm Monte Carlo", low=10, high=10**6),
         ),
     ),
+    ChapterSpec(
+        slug="path-sum-covariance",
+        title="Balduzzi et al.: the shattered gradients problem (path sums and the covariance of gradients)",
+        paper="Balduzzi, Frean, Leary, Lewis, Ma & McWilliams 2017, The shattered gradients problem (ICML)",
+        dtype="float32",
+        paper_runtime="not timed on a GPU yet (none was lent to this task)",
+        knobs=(
+            Knob("width", int, 128, 200, "units per hidden layer N (the paper: 200 in Figs. 1-2, 100 in Fig. 3)", low=8, high=4096),
+            Knob("depths", str, "1,2,4,10,24,50", "1,2,4,10,24,50", "comma-separated depths L of the deep nets"),
+            Knob("betas", str, "0.1,0.5,1", "0.1,0.3,0.5,1", "comma-separated residual scalings beta (Thm 3, Figs. 2c and 5c)"),
+            Knob("n_networks", int, 600, 10000, "random networks per Monte Carlo estimate (Figs. 2-4 use at most 100)", low=20, high=10**6),
+            Knob("grid_size", int, 256, 256, "points M of the 1-D input grid on [-2, 2] (Figs. 1, 2, 4)", low=16, high=65536),
+            Knob("dataset", str, "digits", "cifar10", "images of Fig. 5c: embedded digits or local CIFAR-10",
+                 choices=("digits", "cifar10")),
+        ),
+    ),
 )
 
 CHAPTERS = {s.slug: s for s in _SPECS}

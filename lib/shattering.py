@@ -1,0 +1,390 @@
+"""Shattered gradients in real networks (Balduzzi et al. 2017, §1-5 and Figs. 1-5).
+
+The path-sum model (:mod:`lib.path_sums`) assumes "typical datapoints"; this module measures what
+real rectifier networks do, batched over an ensemble of ``E`` random networks.
+
+**Networks** (:func:`chain`): a stream ``x_0 -> x_1 -> ... -> x_L`` of width ``N`` with one of
+
+* ``"ff"``       feedforward, ``x_l = ρ(n(x_{l-1} W_l))`` (Lemma A2's network);
+* ``"res"``      residual, ``x_l = a·x_{l-1} + b·ρ(n(x_{l-1})) W_l`` (Eq. 2 with ``a = α``,
+                 ``b = αβ``; the modified highway layer of §3.4 is ``a = γ₁, b = γ₂``),
+
+where ``n`` is no normalisation, per-unit mean-centring, or batch normalisation (centre and scale,
+no affine parameters) over the batch of inputs. Batch statistics are computed from the batch and
+then held fixed when differentiating, so the derivative at one input is that input's own
+derivative (the analysis of §3 treats batch norm as a per-layer rescaling in the same way). The
+output is ``s_L = Σ_j x_{L,j}`` as in Lemma A2. Weights ``W (E, L, N, N)`` have variance ``σ²``;
+``σ² = 2/N`` (He) throughout the paper.
+
+**Measurements**: input gradients by forward mode (scalar inputs, :func:`grid_gradients`) or by a
+vector-Jacobian product (vector inputs, :func:`input_gradients`); activation and co-activation
+fractions (Fig. 3); contiguity of activation rasters (Fig. 4); the autocorrelation function
+(Fig. 2); the relative effective rank (Fig. 5c).
+
+**Beyond the paper**: the exact mean-field correlation map of ReLU layers (the arc-cosine kernel
+of degree 1, Cho & Saul 2009) replaces the coin-flip assumption: two inputs whose
+pre-activations have correlation ``c`` are co-active with probability
+``1/4 + arcsin(c)/(2π)`` and their post-layer correlation is ``(√(1-c²) + (π - arccos c) c)/π``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+NORMS = ("none", "center", "bn")
+KINDS = ("ff", "res")
+
+
+def he_weights(E: int, L: int, N: int, *, sigma2: float | None = None, generator: torch.Generator | None = None,
+               device=None, dtype=torch.float32) -> Tensor:
+    """``(E, L, N, N)`` i.i.d. Gaussian weights of variance ``σ²`` (default He, ``2/N``)."""
+    s2 = 2.0 / N if sigma2 is None else sigma2
+    return torch.randn(E, L, N, N, generator=generator, device=device, dtype=dtype) * math.sqrt(s2)
+
+
+def _normalise(z: Tensor, norm: str, eps: float = 1e-12) -> Tensor:
+    """Per-unit normalisation over the batch dimension ``-2`` of ``(E, M, N)``, statistics frozen."""
+    if norm == "none":
+        return z
+    zd = z.detach()
+    mu = zd.mean(-2, keepdim=True)
+    if norm == "center":
+        return z - mu
+    if norm == "bn":
+        return (z - mu) / torch.sqrt(zd.var(-2, unbiased=False, keepdim=True) + eps)
+    raise ValueError(f"norm = {norm!r}: expected one of {', '.join(NORMS)}")
+
+
+def chain(x: Tensor, W: Tensor, *, kind: str = "ff", norm: str = "none", a: float = 1.0, b: float = 1.0,
+          readout: Tensor | None = None, record: bool = False):
+    """Run the ensemble on a batch. ``x (M, N)`` or ``(E, M, N)``; ``W (E, L, N, N)``; the output
+    is ``Σ_j w_j x_{L,j}`` with ``readout = w (E, N)``, or Lemma A2's plain sum when ``None``.
+
+    Returns ``s_L (E, M)`` and, with ``record=True``, also the activation patterns
+    ``(E, L, M, N)`` (bool: the rectifier of layer ``l`` is active) and the pre-normalisation
+    batch variances ``(E, L, N)`` of the tensor each layer normalises."""
+    if kind not in KINDS:
+        raise ValueError(f"kind = {kind!r}: expected one of {', '.join(KINDS)}")
+    E, L = W.shape[:2]
+    h = x.expand(E, *x.shape[-2:]) if x.dim() == 2 else x
+    acts, var = [], []
+    for l in range(L):
+        if kind == "ff":
+            z = h @ W[:, l]
+            if record:
+                var.append(z.detach().var(-2, unbiased=False))
+            u = _normalise(z, norm)
+            h = torch.relu(u)
+        else:
+            if record:
+                var.append(h.detach().var(-2, unbiased=False))
+            u = _normalise(h, norm)
+            h = a * h + b * (torch.relu(u) @ W[:, l])
+        if record:
+            acts.append(u.detach() > 0)
+    s = h.sum(-1) if readout is None else (h * readout[:, None, :]).sum(-1)
+    if record:
+        return s, torch.stack(acts, 1), torch.stack(var, 1)
+    return s
+
+
+def input_gradients(x: Tensor, W: Tensor, **kw) -> Tensor:
+    """``∂s_L/∂x_0`` at every input of the batch, ``(E, M, N)`` (Lemma A2's gradient, one
+    vector-Jacobian product for the whole ensemble; batch statistics frozen, so the sum over the
+    batch separates)."""
+    x = x.detach().clone().requires_grad_(True)
+    s = chain(x, W, **kw)
+    (g,) = torch.autograd.grad(s.sum(), x)
+    return g if x.dim() == 3 else g  # (E, M, N) when x is (E, M, N); (M, N) summed otherwise
+
+
+def ensemble_input_gradients(x: Tensor, W: Tensor, **kw) -> Tensor:
+    """Like :func:`input_gradients` but always per network: ``x (M, N)`` is broadcast to
+    ``(E, M, N)`` first, so the result is ``(E, M, N)``."""
+    E = W.shape[0]
+    return input_gradients(x.expand(E, *x.shape).contiguous(), W, **kw)
+
+
+def embed_1d(x: Tensor, E: int, N: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """Scalar inputs ``x (M,)`` to the stream: ``x_0 = x v + c`` with ``v, c ~ N(0, 1)`` per unit
+    and network, ``(E, M, N)``. The offsets ``c`` break the positive homogeneity that would make
+    the gradient of a bias-free ReLU net piecewise constant with one jump at 0."""
+    v = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
+    c = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
+    return x[None, :, None] * v + c
+
+
+def grid_gradients(x: Tensor, W: Tensor, *, generator: torch.Generator | None = None, **kw) -> Tensor:
+    """``ds_L/dx`` on a 1-D grid ``x (M,)`` for every network, ``(E, M)``, by one forward-mode
+    product (``torch.func.jvp`` with tangent 1 at every grid point)."""
+    E, _, N, _ = W.shape
+    v = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
+    c = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
+
+    def f(t):
+        return chain(t[None, :, None] * v + c, W, **kw)
+
+    _, d = torch.func.jvp(f, (x,), (torch.ones_like(x),))
+    return d
+
+
+def shallow_gradients(x: Tensor, E: int, N: int, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The one-hidden-layer net of §1.1 / Prop. A1, ``f(x) = wᵀρ(x·1 - b)``, ``w, b ~ N(0, 1/N)``.
+    Returns ``(df/dx (E, M), w (E, N), b (E, N))``; ``df/dx(x) = Σ_{i: x > b_i} w_i`` (Eq. A2)."""
+    w = torch.randn(E, N, generator=generator, dtype=x.dtype).to(x.device) / math.sqrt(N)
+    b = torch.randn(E, N, generator=generator, dtype=x.dtype).to(x.device) / math.sqrt(N)
+    active = (x[None, :, None] - b[:, None, :]) > 0
+    return (active.to(x.dtype) * w[:, None, :]).sum(-1), w, b
+
+
+# --- statistics of activation patterns (Figs. 3 and 4) ---------------------------------------
+
+def activation_fraction(acts: Tensor) -> Tensor:
+    """Fig. 3 (green): the fraction of (input, unit) pairs that are active, per layer.
+    ``acts (E, L, M, N)`` -> ``(E, L)``."""
+    return acts.float().mean((-2, -1))
+
+
+def coactivation_fraction(acts: Tensor) -> Tensor:
+    """Fig. 3 (blue): the fraction of units active for both inputs of a pair, averaged over the
+    ``M(M-1)/2`` distinct pairs of the batch, per layer. ``(E, L, M, N)`` -> ``(E, L)``.
+    Uses ``Σ_{i≠j} a_i a_j = (Σ a)² - Σ a`` per unit, so it costs O(MN)."""
+    a = acts.float()
+    M = a.shape[-2]
+    s = a.sum(-2)
+    pairs = (s * s - s).sum(-1) / 2
+    return pairs / (M * (M - 1) / 2) / a.shape[-1]
+
+
+def unit_activity(acts: Tensor) -> Tensor:
+    """Fig. 4, left histograms: each unit's fraction of active inputs, ``(E, L, M, N) -> (E, L, N)``."""
+    return acts.float().mean(-2)
+
+
+def run_lengths(raster: Tensor) -> np.ndarray:
+    """Fig. 4, right histograms ("contiguity"): the lengths of the maximal runs of equal values
+    along the input axis of a raster ``(..., M, N)`` (inputs ordered along the grid), pooled over
+    units and leading dimensions."""
+    r = raster.detach().to(torch.int8).transpose(-1, -2).reshape(-1, raster.shape[-2]).cpu().numpy()
+    change = np.diff(r, axis=1) != 0
+    out = []
+    for row in change:
+        idx = np.flatnonzero(row)
+        edges = np.concatenate(([-1], idx, [r.shape[1] - 1]))
+        out.append(np.diff(edges))
+    return np.concatenate(out)
+
+
+# --- gradients as random processes (Figs. 1, 2, 5) -------------------------------------------
+
+def autocorrelation(g: Tensor, max_lag: int) -> Tensor:
+    """The sample ACF of each row of ``g (..., M)`` at lags ``0..max_lag`` (mean removed, lag-0
+    normalised; the usual biased estimator). Returns ``(..., max_lag+1)``."""
+    z = g - g.mean(-1, keepdim=True)
+    den = (z * z).sum(-1)
+    M = g.shape[-1]
+    return torch.stack([(z[..., : M - k] * z[..., k:]).sum(-1) / den for k in range(max_lag + 1)], -1)
+
+
+def effective_rank(D: Tensor) -> Tensor:
+    """``r(Δ) = tr(ΔᵀΔ)/‖Δ‖₂²`` (§4, after Vershynin 2012) of each matrix ``(..., m, n)``."""
+    sv = torch.linalg.svdvals(D)
+    return (sv**2).sum(-1) / sv[..., 0] ** 2
+
+
+def relative_effective_rank(D: Tensor, *, generator: torch.Generator | None = None, n_white: int = 8) -> Tensor:
+    """§4's relative effective rank ``r(Δ)/r(Y)``, ``Y`` i.i.d. Gaussian of the same shape
+    (``r(Y)`` averaged over ``n_white`` draws)."""
+    Y = torch.randn(n_white, *D.shape[-2:], generator=generator, dtype=D.dtype).to(D.device)
+    return effective_rank(D) / effective_rank(Y).mean()
+
+
+def brown_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
+    """Fig. 1d: ``B(t) = Σ_{s≤t} W_s``, ``W_s ~ N(0, 1/M)``, ``(E, M)``."""
+    return torch.cumsum(torch.randn(E, M, generator=generator, dtype=dtype) / math.sqrt(M), -1)
+
+
+def white_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
+    """Fig. 1e: i.i.d. ``N(0, 1)``, ``(E, M)``."""
+    return torch.randn(E, M, generator=generator, dtype=dtype)
+
+
+def brownian_kl_eigenvalues(k: int) -> np.ndarray:
+    """Karhunen-Loève eigenvalues of Brownian motion on [0, 1] (App. A2): ``1/((j-½)²π²)``."""
+    j = np.arange(1, k + 1)
+    return 1.0 / ((j - 0.5) ** 2 * math.pi**2)
+
+
+# --- the exact correlation map (beyond the paper) --------------------------------------------
+
+def relu_correlation(c):
+    """Correlation of ``ρ(u), ρ(v)``'s *second moments*: for unit-variance Gaussians with
+    correlation ``c``, ``E[ρ(u)ρ(v)] / E[ρ(u)²] = (√(1-c²) + (π - arccos c) c)/π`` (the degree-1
+    arc-cosine kernel). It maps the pre-activation correlation of layer ``l`` to that of ``l+1``
+    in a He-initialised feedforward net without normalisation."""
+    c = np.clip(np.asarray(c, dtype=float), -1, 1)
+    return (np.sqrt(1 - c * c) + (math.pi - np.arccos(c)) * c) / math.pi
+
+
+def coactive_probability(c):
+    """``P(u > 0, v > 0) = 1/4 + arcsin(c)/(2π)`` for centred Gaussians with correlation ``c``
+    (Sheppard's formula); ``1/4`` exactly when ``c = 0`` (the paper's typical datapoints)."""
+    return 0.25 + np.arcsin(np.clip(np.asarray(c, dtype=float), -1, 1)) / (2 * math.pi)
+
+
+def meanfield_feedforward(L: int, c0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-field prediction for the He feedforward net of Lemma A2 at two inputs whose
+    correlation is ``c0``: per-layer pre-activation correlations ``c_1..c_L`` and the gradient
+    correlation after ``l`` layers, ``Π_{k≤l} 2·P(co-active | c_k)`` (variance stays 1)."""
+    cs = [float(c0)]
+    for _ in range(L - 1):
+        cs.append(float(relu_correlation(cs[-1])))
+    cs = np.array(cs)
+    return cs, np.cumprod(2 * coactive_probability(cs))
+
+
+def meanfield_resnet(L: int, c0: float, a: float = 1.0, b: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean-field prediction for the residual stream without normalisation,
+    ``x_l = a x_{l-1} + b ρ(x_{l-1}) W_l`` with He weights, at two inputs of correlation ``c0``
+    and unit second moment. The stream's second moment ``q`` and cross moment ``k`` follow
+    ``q' = a²q + b²q``, ``k' = a²k + b²·q·relu_correlation(k/q)``; the gradient's variance and
+    covariance factors are ``a² + b²`` and ``a² + 2b²·P(co-active | k/q)`` (each layer's units
+    gate both paths). Returns the per-layer stream correlation and the gradient variance and
+    correlation after ``l`` layers."""
+    q, k = 1.0, float(c0)
+    cs, vf, cf = [], [], []
+    for _ in range(L):
+        c = k / q
+        cs.append(c)
+        vf.append(a * a + b * b)
+        cf.append(a * a + 2 * b * b * float(coactive_probability(c)))
+        k = a * a * k + b * b * q * float(relu_correlation(c))
+        q = (a * a + b * b) * q
+    var = np.cumprod(vf)
+    return np.array(cs), var, np.cumprod(cf) / var
+
+
+# --- looks-linear initialisation (§5) --------------------------------------------------------
+
+def crelu(z: Tensor) -> Tensor:
+    """Concatenated rectifier ``z -> (ρ(z), ρ(-z))`` along the last axis (Shang et al. 2016)."""
+    return torch.cat([torch.relu(z), torch.relu(-z)], -1)
+
+
+def looks_linear_weights(E: int, L: int, N: int, *, orthogonal: bool = True, generator=None,
+                         dtype=torch.float64) -> Tensor:
+    """§5's mirrored block weights ``(W  -W)`` acting on CReLU outputs: ``(E, L, 2N, N)`` with
+    ``W`` orthogonal (the paper's choice) or He-Gaussian. Rows ``:N`` multiply ``ρ(z)``, rows
+    ``N:`` multiply ``ρ(-z)``."""
+    if orthogonal:
+        q, r = torch.linalg.qr(torch.randn(E, L, N, N, generator=generator, dtype=dtype))
+        W = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[..., None, :]
+    else:
+        W = torch.randn(E, L, N, N, generator=generator, dtype=dtype) * math.sqrt(1.0 / N)
+    return torch.cat([W, -W], -2)
+
+
+def crelu_chain(x: Tensor, W2: Tensor) -> Tensor:
+    """The CReLU feedforward net ``x_l = crelu(x_{l-1}) W2_l`` (no normalisation), output
+    ``s_L = Σ_j x_{L,j}``. ``x (..., M, N)`` broadcast against ``W2 (E, L, 2N, N)`` -> ``(E, M)``."""
+    h = x
+    for l in range(W2.shape[1]):
+        h = crelu(h) @ W2[:, l]
+    return h.sum(-1)
+
+
+def pathsum_prediction(acts: Tensor, var: Tensor, *, kind: str, norm: str, a: float = 1.0, b: float = 1.0,
+                       sigma2N: float = 2.0) -> tuple[Tensor, Tensor]:
+    """The path-sum model of §3 fed with the *measured* activation statistics instead of the
+    typical-datapoint assumption: each layer multiplies the gradient's second moment by
+    ``a² + b²σ²N·⟨A_j/s_j²⟩`` and the covariance at a pair by ``a² + b²σ²N·⟨A_j A'_j/s_j²⟩``,
+    where ``A_j`` is unit ``j``'s activation, ``s_j²`` the batch variance that batch norm divides
+    by (1 without it) and ``⟨⟩`` averages over units and inputs (pairs of distinct inputs).
+    ``a = 0, b = 1`` is the feedforward net. With ``⟨A⟩ = ½``, ``⟨AA'⟩ = ¼`` and the paper's
+    ``s²`` it reduces to Theorems 1-3. ``acts (E, L, M, N)``, ``var (E, L, N)`` from
+    :func:`chain` with ``record=True``. Returns the predicted variance and covariance ``(E,)``
+    (products over layers, one per network)."""
+    A = acts.to(var.dtype)
+    inv = 1.0 / var if norm == "bn" else torch.ones_like(var)
+    M = A.shape[-2]
+    act_w = (A * inv[:, :, None, :]).mean((-2, -1))
+    s = A.sum(-2)
+    co_w = (((s * s - s) * inv).sum(-1) / (M * (M - 1))) / A.shape[-1]
+    a2 = 0.0 if kind == "ff" else a * a
+    return (a2 + b * b * sigma2N * act_w).prod(-1), (a2 + b * b * sigma2N * co_w).prod(-1)
+
+
+def gaussian_batch(E: int, M: int, N: int, *, generator: torch.Generator | None = None, device=None,
+                   dtype=torch.float32) -> Tensor:
+    """``(E, M, N)``: for each network its own batch of ``M`` independent standard Gaussian inputs
+    rescaled to norm ``√N`` (pairs are nearly orthogonal: correlations ``~ N(0, 1/N)``)."""
+    x = torch.randn(E, M, N, generator=generator, device=device, dtype=dtype)
+    return x / x.norm(dim=-1, keepdim=True) * math.sqrt(N)
+
+
+def gradient_moments(*, batch: int, width: int, n_networks: int, depth: int, kind: str, norm: str, a: float = 1.0,
+                     b: float = 1.0, chunk: int = 200, generator: torch.Generator | None = None, device=None,
+                     dtype=torch.float32, progress: bool = False, desc: str = "") -> dict[str, np.ndarray]:
+    """Monte Carlo over ``n_networks`` random networks (He weights, a Gaussian readout of
+    variance 1), each with its own :func:`gaussian_batch` of ``batch`` inputs, of the input
+    gradient, in chunks of ``chunk`` networks batched on ``device``.
+
+    Per network it returns: ``var`` = the gradient's second moment averaged over inputs and
+    coordinates, ``cov`` = the product moment averaged over the ``M(M-1)`` ordered pairs of
+    distinct inputs and coordinates, the :func:`pathsum_prediction` ``pred_var`` / ``pred_cov``,
+    and the per-layer activation and co-activation fractions ``act``, ``coact`` (``(E, L)``).
+    Networks are independent, so standard errors are across networks."""
+    from tqdm.auto import tqdm
+
+    M, N = batch, width
+    out: dict[str, list] = {k: [] for k in ("var", "cov", "pred_var", "pred_cov", "act", "coact")}
+    starts = range(0, n_networks, chunk)
+    for s0 in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        E = min(chunk, n_networks - s0)
+        W = he_weights(E, depth, N, generator=generator, device=device, dtype=dtype)
+        w = torch.randn(E, N, generator=generator, device=device, dtype=dtype)
+        kw = dict(kind=kind, norm=norm, a=a, b=b, readout=w)
+        xe = gaussian_batch(E, M, N, generator=generator, device=device, dtype=dtype).requires_grad_(True)
+        s, acts, var = chain(xe, W, record=True, **kw)
+        (G,) = torch.autograd.grad(s.sum(), xe)
+        with torch.no_grad():
+            g2 = (G * G).sum(1)
+            gs = G.sum(1)
+            out["var"].append((G * G).mean((1, 2)))
+            out["cov"].append(((gs * gs - g2).sum(-1) / (M * (M - 1)) / N))
+            pv, pc = pathsum_prediction(acts, var, kind=kind, norm=norm, a=a, b=b)
+            out["pred_var"].append(pv)
+            out["pred_cov"].append(pc)
+            out["act"].append(activation_fraction(acts))
+            out["coact"].append(coactivation_fraction(acts))
+    return {k: torch.cat(v).double().cpu().numpy() for k, v in out.items()}
+
+
+def ratio_and_se(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
+    """``mean(num)/mean(den)`` over independent samples and its delta-method standard error."""
+    n = len(num)
+    mn, md = num.mean(), den.mean()
+    r = mn / md
+    resid = (num - r * den) / md
+    return float(r), float(resid.std(ddof=1) / math.sqrt(n))
+
+
+def bn_resnet_moments_centered(L: int, beta: float, kappa: float = 1 - 1 / math.pi) -> tuple[float, float]:
+    """Theorem 3 redone for batch norm that divides by the *centred* batch variance (beyond the
+    paper). Each residual branch ``β W ρ(BN(x))`` adds ``β²`` to the stream's second moment but
+    only ``κβ² = β²(1 - 1/π)`` to its per-unit batch variance, because ``ρ`` of a standardised
+    unit has mean ``1/√(2π)`` and the branch's per-unit batch mean ``β Σ_k W_jk/√(2π)`` has
+    variance ``β²/π`` over the weights. With ``s²_m = 1 + κβ²m`` after ``m`` branches, ``L``
+    blocks give variance ``Π_{m<L}(1 + β²/s²_m)`` and covariance ``Π_{m<L}(1 + ½β²/s²_m)``; with
+    ``c = 1/(κβ²)`` and ``d = 1/κ`` these are ``Γ(L+c+d)Γ(c)/(Γ(c+d)Γ(L+c)) ~ L^{1/κ}`` and the
+    same with ``d/2``, so the correlation decays like ``L^{-1/(2κ)} = L^{-0.73}``, not ``L^{-1/2}``."""
+    from scipy.special import gammaln
+
+    c, d = 1.0 / (kappa * beta**2), 1.0 / kappa
+    lv = gammaln(L + c + d) + gammaln(c) - gammaln(c + d) - gammaln(L + c)
+    lc = gammaln(L + c + d / 2) + gammaln(c) - gammaln(c + d / 2) - gammaln(L + c)
+    return float(np.exp(lv)), float(np.exp(lc))

@@ -1,0 +1,109 @@
+"""lib.shattering: real-network gradients, activation statistics and the mean-field maps."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lib import shattering as S
+
+DT = torch.float64
+
+
+def g(s=0):
+    return torch.Generator().manual_seed(s)
+
+
+def test_grid_gradients_equal_autograd():
+    E, L, N, M = 3, 4, 16, 40
+    W = S.he_weights(E, L, N, generator=g(), dtype=DT)
+    w = torch.randn(E, N, generator=g(1), dtype=DT)
+    x = torch.linspace(-2, 2, M, dtype=DT)
+    for kind, norm in [("ff", "none"), ("ff", "center"), ("res", "bn")]:
+        d = S.grid_gradients(x, W, generator=g(3), kind=kind, norm=norm, b=0.5, readout=w)
+        gen = g(3)                                   # the same embedding as grid_gradients draws
+        v = torch.randn(E, 1, N, generator=gen, dtype=DT)
+        c = torch.randn(E, 1, N, generator=gen, dtype=DT)
+        xr = x.clone().requires_grad_(True)
+        s = S.chain(xr[None, :, None] * v + c, W, kind=kind, norm=norm, b=0.5, readout=w)
+        # with frozen statistics the inputs are independent, so d(sum over networks)/dx_i is the sum of
+        # the per-network derivatives at x_i
+        (ga,) = torch.autograd.grad(s.sum(), xr)
+        torch.testing.assert_close(d.sum(0), ga)
+
+
+def test_vector_gradients_are_per_sample_under_frozen_bn():
+    E, L, N, M = 2, 3, 8, 6
+    W = S.he_weights(E, L, N, generator=g(4), dtype=DT)
+    x = torch.randn(M, N, generator=g(5), dtype=DT)
+    G = S.ensemble_input_gradients(x, W, kind="res", norm="bn", b=0.3)
+    # perturbing input 0 alone changes only output 0 to first order once statistics are frozen:
+    # compare with the Jacobian of the per-sample map built from the frozen statistics
+    J = torch.autograd.functional.jacobian(lambda z: S.chain(z, W, kind="res", norm="bn", b=0.3), x.expand(E, M, N).clone())
+    # J (E, M, E, M, N): diagonal blocks are the per-sample gradients, off-diagonal (other samples) vanish
+    for e in range(E):
+        torch.testing.assert_close(torch.stack([J[e, i, e, i] for i in range(M)]), G[e])
+        off = J[e, 0, e, 1:]
+        assert off.abs().max() < 1e-12
+
+
+def test_sheppard_and_arccosine_maps_by_monte_carlo():
+    n = 400_000
+    for c in (-0.6, 0.0, 0.3, 0.9):
+        z = torch.randn(n, 2, generator=g(6), dtype=DT)
+        u = z[:, 0]
+        v = c * z[:, 0] + math.sqrt(1 - c * c) * z[:, 1]
+        both = ((u > 0) & (v > 0)).to(DT)
+        assert abs(both.mean().item() - S.coactive_probability(c)) < 4 * both.std().item() / math.sqrt(n)
+        pr = torch.relu(u) * torch.relu(v)
+        assert abs(pr.mean().item() / 0.5 - S.relu_correlation(c)) < 4 * pr.std().item() / 0.5 / math.sqrt(n)
+    assert S.coactive_probability(0.0) == 0.25 and S.relu_correlation(1.0) == pytest.approx(1.0)
+
+
+def test_fractions_and_run_lengths_against_brute_force():
+    acts = torch.rand(2, 3, 7, 5, generator=g(7)) > 0.5
+    co = S.coactivation_fraction(acts)
+    a = acts.float()
+    brute = torch.zeros(2, 3)
+    for i in range(7):
+        for j in range(i + 1, 7):
+            brute += (a[..., i, :] * a[..., j, :]).mean(-1)
+    torch.testing.assert_close(co, brute / 21)
+    raster = torch.tensor([[1, 0], [1, 0], [0, 0], [1, 1]], dtype=torch.bool)   # (M=4, N=2)
+    assert sorted(S.run_lengths(raster).tolist()) == sorted([2, 1, 1, 3, 1])
+
+
+def test_effective_rank_and_acf():
+    u = torch.randn(10, generator=g(8), dtype=DT)
+    assert S.effective_rank(torch.outer(u, u)).item() == pytest.approx(1.0)
+    assert S.effective_rank(torch.eye(6, dtype=DT)).item() == pytest.approx(6.0)
+    a = S.autocorrelation(torch.arange(10.0, dtype=DT)[None], 3)
+    assert a[0, 0].item() == pytest.approx(1.0) and a[0, 1] < 1
+
+
+def test_looks_linear_is_linear():
+    W2 = S.looks_linear_weights(2, 6, 5, generator=g(9))
+    x = torch.randn(4, 5, generator=g(10), dtype=DT)
+    lin = x.expand(2, 4, 5)
+    for l in range(6):
+        lin = lin @ W2[:, l, :5, :]
+    torch.testing.assert_close(S.crelu_chain(x, W2), lin.sum(-1))
+    Q = W2[0, 0, :5, :]
+    torch.testing.assert_close(Q.T @ Q, torch.eye(5, dtype=DT))
+
+
+def test_centred_bn_closed_form_equals_product():
+    kappa = 1 - 1 / math.pi
+    for L in (1, 5, 50):
+        for beta in (0.1, 1.0):
+            s2 = 1 + kappa * beta**2 * np.arange(L)
+            v, c = S.bn_resnet_moments_centered(L, beta)
+            assert v == pytest.approx(np.prod(1 + beta**2 / s2), rel=1e-10)
+            assert c == pytest.approx(np.prod(1 + 0.5 * beta**2 / s2), rel=1e-10)
+
+
+def test_meanfield_resnet_reduces_to_theorem2_at_c_zero_first_layer():
+    cs, var, corr = S.meanfield_resnet(3, 0.0)
+    assert var.tolist() == [2.0, 4.0, 8.0]
+    assert corr[0] == pytest.approx(0.75)
