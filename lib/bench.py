@@ -17,8 +17,8 @@ are reported for information. Results go to ``_build/bench/report.json`` and
    time), each timed with its number of HVPs counted; the overhead beyond the HVPs themselves is
    ``1 - n_hvp * t_hvp / t_total`` with ``t_hvp`` one HVP alone (negative: batching the probes beats
    one-at-a-time products). Target <= 20 % for ours.
-4. **gsc**: the gradient scale coefficient of Philipp et al. (:func:`lib.measure.gsc`) over an
-   ensemble of networks of several architectures, float32 vs float64: networks per second.
+4. **gsc**: Philipp et al.'s Table 1 protocol (:mod:`lib.dilution`, §I.2): every row, several
+   datasets of Gaussian noise with one random network each, float32 vs float64: points per second.
 5. **book**: per-chapter quick-profile wall times from ``_build/executed/timings.json`` when a
    run has recorded them; target: sum <= 10 minutes on the 2-core CPU.
 6. **memory**: peak memory of one HVP at the Orhan & Pitkow paper scale (20 hidden layers of 128
@@ -38,7 +38,6 @@ import torch
 
 from . import curvature as C
 from .checks import build_dir
-from .measure import gsc
 from .models import Arch, Net
 from .training import cross_entropy
 
@@ -151,24 +150,26 @@ def bench_moments(device, depth: int, width: int, d_in: int, batch: int, n_probe
 
 
 def bench_gsc(device, E: int, depth: int, width: int, n_points: int, reps: int) -> dict:
-    archs = {
-        "plain relu": Arch(d_in=100, width=width, depth=depth, d_out=100),
-        "resnet pre-act relu": Arch(d_in=100, width=width, depth=depth, d_out=100, kind="residual", order="pre"),
-        "plain tanh layer norm": Arch(d_in=100, width=width, depth=depth, d_out=100, act="tanh", norm="layer"),
-    }
-    out = {}
+    """Philipp et al.'s Table 1 protocol (§I.2, :mod:`lib.dilution`): every row, ``E`` datasets of
+    ``n_points`` points (one random network each), ``depth`` linear layers of ``width``; timed as a
+    whole in float32 and float64. Reports points per second (rows x datasets x points / time)."""
+    from . import dilution as D
+
     sync = _sync(device)
-    for name, arch in archs.items():
-        row = {}
-        for dt in (torch.float32, torch.float64):
-            g = torch.Generator(device=device).manual_seed(5)
-            net = Net(arch, E=E, generator=g, device=device, dtype=dt)
-            x = torch.randn(n_points, 100, generator=g, device=device, dtype=dt)
-            y = torch.randn(n_points, 100, generator=g, device=device, dtype=dt)
-            t = best_time(lambda: gsc(net, x, y), reps, sync)
-            row[str(dt).replace("torch.", "")] = {"s": t, "networks_per_s": E / t}
-        row["float32_speedup"] = row["float64"]["s"] / row["float32"]["s"]
-        out[name] = row
+    out = {"rows": len(D.TABLE1), "E": E, "n_points": n_points, "depth": depth, "width": width}
+    for dt in (torch.float32, torch.float64):
+        g = torch.Generator(device=device).manual_seed(5)
+
+        def protocol():
+            for key in D.TABLE1:
+                arch = D.TableArch(*key, depth=depth, d=width)
+                x, y = D.gaussian_data(E, n_points, width, generator=g, device=device, dtype=dt)
+                ws, sk = D.init_weights(arch, E, generator=g, device=device, dtype=dt)
+                D.metrics(arch, ws, sk, x, y)
+
+        t = best_time(protocol, max(1, reps // 2), sync)
+        out[str(dt).replace("torch.", "")] = {"s": t, "points_per_s": len(D.TABLE1) * E * n_points / t}
+    out["float32_speedup"] = out["float64"]["s"] / out["float32"]["s"]
     return out
 
 
@@ -238,9 +239,9 @@ def book_timings() -> dict:
 
 SIZES = {
     "full": dict(E=256, depth=50, width=100, batch=64, hvp_depth=20, hvp_width=48, hvp_din=64, hvp_batch=500,
-                 n_probes=8, gsc_E=64, gsc_depth=20, gsc_width=100, gsc_points=100, mem_batch=500, reps=5),
+                 n_probes=8, gsc_E=4, gsc_depth=50, gsc_width=100, gsc_points=1000, mem_batch=500, reps=5),
     "tiny": dict(E=8, depth=4, width=16, batch=8, hvp_depth=3, hvp_width=8, hvp_din=8, hvp_batch=16,
-                 n_probes=3, gsc_E=4, gsc_depth=3, gsc_width=16, gsc_points=8, mem_batch=4, reps=2),
+                 n_probes=3, gsc_E=2, gsc_depth=4, gsc_width=8, gsc_points=16, mem_batch=4, reps=2),
 }
 
 
@@ -292,9 +293,11 @@ def markdown(report: dict) -> str:
         rows.append(f"| Skilling moments, overhead beyond HVPs | {dev} | **{100 * m['ours_overhead']:.0f}%** ({m['ours_hvps']} HVPs) | "
                     f"{TARGETS['moments']} | ours {m['ours_s']:.2f} s; peer ARPACK {m['peer_s']:.2f} s, {m['peer_hvps']} HVPs, "
                     f"overhead {100 * m['peer_overhead']:.0f}% |")
-        for name, g in r["gsc"].items():
-            rows.append(f"| GSC, {name} | {dev} | {g['float32']['networks_per_s']:.0f} nets/s float32, "
-                        f"{g['float64']['networks_per_s']:.0f} float64 ({g['float32_speedup']:.1f}x) | information | |")
+        g = r["gsc"]
+        rows.append(f"| Table 1 protocol (Philipp et al. §I.2), {g['rows']} rows x {g['E']} datasets x {g['n_points']} points, "
+                    f"depth {g['depth']}, width {g['width']} | {dev} | {g['float32']['points_per_s']:,.0f} points/s float32, "
+                    f"{g['float64']['points_per_s']:,.0f} float64 ({g['float32_speedup']:.1f}x) | information | "
+                    f"float32 {g['float32']['s']:.1f} s, float64 {g['float64']['s']:.1f} s |")
         if "memory" in r:
             mm = r["memory"]
             rows.append(f"| peak memory, one HVP at N={mm['N']:,}, batch {mm['batch']} | {dev} | "

@@ -71,6 +71,23 @@ _SPECS = (
                  choices=("digits", "cifar10")),
         ),
     ),
+    ChapterSpec(
+        slug="dilution-theorem",
+        title="Philipp et al.: gradients explode, the GSC and the dilution theorem",
+        paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
+        dtype="float32",
+        paper_runtime="not timed on a GPU yet (none was lent to this task)",
+        knobs=(
+            Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
+            Knob("width", int, 100, 100, "width and data dimension of the Table 1 networks (the paper: 100)", low=4, high=4096),
+            Knob("n_datasets", int, 8, 100, "Gaussian-noise datasets (one random network each) per Table 1 row; "
+                 "at least 8, or the standard errors across datasets mean little", low=8, high=10**5),
+            Knob("n_points", int, 1000, 10000, "points per dataset (batch norm uses all of them as one batch)", low=20, high=10**6),
+            Knob("architectures", str, "table1", "table1", "which rows: every Table 1 row, or the seven vanilla nets of Fig. 1",
+                 choices=("table1", "fig1")),
+            Knob("epochs", int, 3, 20, "SGD epochs of the training experiments (Props. 1 and 4; effective depth and Taylor test)", low=1, high=10**4),
+        ),
+    ),
 )
 
 CHAPTERS = {s.slug: s for s in _SPECS}

@@ -215,6 +215,25 @@ def designed_skip(n: int, tau: float, *, E: int = 1, generator: torch.Generator 
     return designed_skip_parts(n, tau, E=E, generator=generator)[0].to(dtype)
 
 
+def looks_linear_relu(E: int, out: int, inp: int, role: str, *, generator: torch.Generator | None = None,
+                      device=None, dtype=torch.float64) -> Tensor:
+    """Philipp et al. §H looks-linear weights for a ReLU MLP, ``(E, out, inp)``: rows (and, except
+    for the lowest layer, columns) come in mirrored pairs ``(+W', -W')`` of a Haar-orthogonal
+    ``W'`` scaled by ``max(√(m/n), 1)`` for its half-sizes. ``role`` is ``stem`` (lowest layer:
+    only rows paired), ``readout`` (highest: only columns paired) or ``branch`` (both)."""
+    row_pairs = role != "readout"
+    col_pairs = role != "stem"
+    m = out // 2 if row_pairs else out
+    n = inp // 2 if col_pairs else inp
+    c = max(math.sqrt(m / n), 1.0)
+    wp = haar_orthogonal(E, m, n, generator=generator, device=device, dtype=dtype) * c
+    if row_pairs:
+        wp = torch.stack([wp, -wp], dim=-2).reshape(E, 2 * m, n)
+    if col_pairs:
+        wp = torch.stack([wp, -wp], dim=-1).reshape(E, wp.shape[1], 2 * n)
+    return wp
+
+
 def activation(name: str, z: Tensor) -> Tensor:
     """The nonlinearity ``name`` applied to ``z`` (CReLU concatenates along the last dim).
 
@@ -351,18 +370,7 @@ class Net(nn.Module):
             half = inp // 2
             w = haar_orthogonal(E, out, half, generator=g, device=device, dtype=dtype)
             return torch.cat([w, -w], dim=-1)
-        # ReLU, Philipp et al. §H: rows (2i, 2i+1) carry (+W', -W'); columns likewise.
-        row_pairs = role != "readout"
-        col_pairs = role != "stem"
-        m = out // 2 if row_pairs else out
-        n = inp // 2 if col_pairs else inp
-        c = max(math.sqrt(m / n), 1.0)
-        wp = haar_orthogonal(E, m, n, generator=g, device=device, dtype=dtype) * c
-        if row_pairs:
-            wp = torch.stack([wp, -wp], dim=-2).reshape(E, 2 * m, n)
-        if col_pairs:
-            wp = torch.stack([wp, -wp], dim=-1).reshape(E, wp.shape[1], 2 * n)
-        return wp
+        return looks_linear_relu(E, out, inp, role, generator=g, device=device, dtype=dtype)
 
     def _skip_matrix(self, g, device, dtype) -> Tensor:
         a, E, w = self.arch, self.E, self.arch.rep_width

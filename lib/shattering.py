@@ -272,7 +272,9 @@ def meanfield_resnet(L: int, c0: float, a: float = 1.0, b: float = 1.0) -> tuple
 
 def crelu(z: Tensor) -> Tensor:
     """Concatenated rectifier ``z -> (ρ(z), ρ(-z))`` along the last axis (Shang et al. 2016)."""
-    return torch.cat([torch.relu(z), torch.relu(-z)], -1)
+    from .models import activation
+
+    return activation("crelu", z)
 
 
 def looks_linear_weights(E: int, L: int, N: int, *, orthogonal: bool = True, generator=None,

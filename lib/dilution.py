@@ -1,0 +1,404 @@
+"""The gradient scale coefficient and dilution (Philipp, Song & Carbonell 2018).
+
+**Table 1 networks** (§I.1): MLPs of "compositional depth" ``D`` (``D`` linear layers), built as
+a flat list of *layers* ``f_L, ..., f_1`` (the paper numbers from the error ``f_0`` downwards; we
+keep a list in forward order and reverse it when reporting). A vanilla net is
+``linear → [norm] → nonlinearity`` repeated, with the last linear layer followed only by its
+norm; a ResNet is one linear layer, ``B`` residual blocks
+``x + (norm → nonlin → linear → norm → nonlin → linear)(x)`` with an identity or Gaussian skip, and
+a final norm. Every network of an ensemble ``E`` (one per dataset) has its own weights:
+``Gaussian`` (variance ``2/fan_in`` after a ReLU, ``1/fan_in`` otherwise), ``orthogonal`` (Haar),
+``looks-linear`` (§H, :func:`lib.models.looks_linear_relu`). Widths: 100, 200 (all but the last
+linear layer) or ``100/200`` (alternating, the first 200).
+
+**Metrics** (§I.2), from one forward and one backward pass over a dataset ``(E, n, d)`` with the
+dot-product error ``f_0 = f_1·y`` (batch norm over all ``n`` points): the GSC of every layer,
+``GSC(l, 0) = Q_D‖J_l^0‖_qm · Q_D‖f_l‖₂ / Q_D|f_0|`` with ``‖J_l^0‖_qm = ‖∂f_0/∂f_l‖₂/√d_l``; the
+pre-activation standard deviation (quadratic mean over the units of each unit's standard
+deviation over the data) and sign diversity (mean over units of ``min(pos, 1 - pos)``) at every
+nonlinearity layer.
+
+**Dilution** (§7, App. F.3, E.7): the exact GSC of a ``k``-diluted function
+``√((k² + r²)/(k² + 1))`` and its first-order form ``1 + (r-1)/(k²+1)``; the dilution of a
+composition (Prop. 7).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .models import activation, haar_orthogonal, looks_linear_relu, normalise
+
+NONLINS = ("relu", "tanh", "selu")
+NORMS = {"none": "none", "layer": "layer", "LOlayer": "length", "batch": "batch"}
+MATRICES = ("gaussian", "orthogonal", "looks-linear")
+SKIPS = ("none", "identity", "gaussian")
+WIDTHS = ("100", "200", "100/200")
+
+
+@dataclass(frozen=True)
+class TableArch:
+    """One row of Philipp et al.'s Table 1 (§I.1)."""
+
+    nonlin: str
+    norm: str = "none"
+    matrix: str = "gaussian"
+    skip: str = "none"
+    width: str = "100"       # "100": base width; "200": twice the base; "100/200": alternating
+    depth: int = 50          # linear layers (vanilla); ResNets have 1 + 2 * (depth // 2) linear layers
+    d: int = 100             # data and label dimension, and the base width
+    d_in: int | None = None  # input dimension when it differs from d (CIFAR / digits experiments, §I.1)
+    d_out: int | None = None # output dimension of the last linear layer when it differs from d
+
+    def __post_init__(self):
+        for name, allowed in (("nonlin", NONLINS), ("norm", tuple(NORMS)), ("matrix", MATRICES), ("skip", SKIPS),
+                              ("width", WIDTHS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TableArch.{name} = {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+        if self.matrix == "looks-linear" and (self.nonlin != "relu" or self.skip != "none"):
+            raise ValueError("looks-linear initialisation is defined for vanilla ReLU networks (§H)")
+        if self.matrix == "orthogonal" and self.width != "100":
+            raise ValueError("orthogonal matrices are square: width must be 100")
+        if self.skip != "none" and self.width != "100":
+            raise ValueError("the ResNets of Table 1 have width 100")
+        if self.depth < 2:
+            raise ValueError("depth must be at least 2 linear layers")
+        if self.d < 2 or self.d % 2:
+            raise ValueError("the width d must be an even number >= 2")
+
+    @property
+    def label(self) -> str:
+        w = "" if self.width == "100" else f", width {self.d}/{2 * self.d}" if self.width == "100/200" else f", width {2 * self.d}"
+        m = "" if self.matrix == "gaussian" else f", {self.matrix}"
+        s = "" if self.skip == "none" else f", {self.skip} skip"
+        return f"{self.norm}-{self.nonlin}{m}{s}{w}"
+
+    def widths(self) -> list[int]:
+        """Output widths of the linear layers, input to output."""
+        D, w = self.n_linear, self.d
+        last = self.d_out or w
+        if self.width == "100":
+            return [w] * (D - 1) + [last]
+        if self.width == "200":
+            return [2 * w] * (D - 1) + [last]
+        return [2 * w if i % 2 == 0 else w for i in range(D - 1)] + [last]
+
+    @property
+    def n_linear(self) -> int:
+        return self.depth if self.skip == "none" else 1 + 2 * (self.depth // 2)
+
+
+def init_weights(arch: TableArch, E: int, *, generator: torch.Generator | None = None, device=None,
+                 dtype=torch.float32) -> tuple[list[Tensor], list[Tensor]]:
+    """Weights ``(E, out, in)`` of every linear layer (input to output) and skip matrices."""
+    ws, prev, out = [], arch.d_in or arch.d, arch.widths()
+    for i, m in enumerate(out):
+        after_relu = i > 0 and arch.nonlin == "relu"
+        if arch.matrix == "gaussian":
+            w = torch.randn(E, m, prev, generator=generator, device=device, dtype=torch.float64)
+            w = w * math.sqrt((2.0 if after_relu else 1.0) / prev)
+        elif arch.matrix == "orthogonal":
+            w = haar_orthogonal(E, m, prev, generator=generator, device=device)
+        else:
+            role = "stem" if i == 0 else ("readout" if i == len(out) - 1 else "branch")
+            w = looks_linear_relu(E, m, prev, role, generator=generator, device=device)
+        ws.append(w.to(dtype))
+        prev = m
+    skips = []
+    if arch.skip == "gaussian":
+        skips = [(torch.randn(E, arch.d, arch.d, generator=generator, device=device, dtype=torch.float64)
+                  / math.sqrt(arch.d)).to(dtype) for _ in range(arch.depth // 2)]
+    return ws, skips
+
+
+def forward(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor):
+    """All layers of the network on ``x (E, n, d)``. Returns ``(layers, kinds, pre, blocks)``:
+    every layer's output in forward order (``layers[0]`` = first linear layer = the paper's
+    ``f_L``; the last = the top layer ``f_1``), its kind (``linear``/``norm``/``nonlin``/``skip``),
+    the inputs of the nonlinearity layers, and for ResNets ``(v, s(v), ρ(v))`` per block."""
+    norm = NORMS[arch.norm]
+    layers, kinds, pre, blocks = [], [], [], []
+
+    def lin(h, w):
+        z = h @ w.transpose(-1, -2)
+        layers.append(z)
+        kinds.append("linear")
+        return z
+
+    def nrm(h):
+        if norm == "none":
+            return h
+        z = normalise(norm, h)
+        layers.append(z)
+        kinds.append("norm")
+        return z
+
+    def act(h):
+        pre.append(h)
+        z = activation(arch.nonlin, h)
+        layers.append(z)
+        kinds.append("nonlin")
+        return z
+
+    if arch.skip == "none":
+        h = x
+        for i, w in enumerate(ws):
+            h = nrm(lin(h, w))
+            if i < len(ws) - 1:
+                h = act(h)
+        return layers, kinds, pre, blocks
+    h = lin(x, ws[0])
+    for b in range(arch.depth // 2):
+        v = h
+        r = lin(act(nrm(v)), ws[1 + 2 * b])
+        r = lin(act(nrm(r)), ws[2 + 2 * b])
+        s = v if arch.skip == "identity" else v @ skips[b].transpose(-1, -2)
+        h = s + r
+        layers.append(h)
+        kinds.append("skip")
+        blocks.append((v, s, r))
+    h = nrm(h)
+    return layers, kinds, pre, blocks
+
+
+def metrics(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """§I.2 metrics for every network of the ensemble: ``gsc (E, n_layers)`` in forward order
+    (``gsc[:, 0]`` is ``GSC(L, 0)``), ``std`` and ``sign`` ``(E, n_nonlin)``, and the layer kinds."""
+    x = x.detach().requires_grad_(True)              # so that every layer is part of the graph
+    layers, kinds, pre, _ = forward(arch, ws, skips, x)
+    f0 = (layers[-1] * y).sum(-1)                                         # (E, n) dot-product error
+    grads = torch.autograd.grad(f0.sum(), layers)
+    q = lambda t: t.pow(2).mean(1).sqrt()                                 # quadratic mean over the data
+    q0 = q(f0)
+    gsc = torch.stack([q(g.norm(dim=-1) / math.sqrt(g.shape[-1])) * q(f.norm(dim=-1)) / q0
+                       for f, g in zip(layers, grads)], -1)
+    std = torch.stack([p.detach().std(1, unbiased=False).pow(2).mean(-1).sqrt() for p in pre], -1)
+    pos = [(p.detach() > 0).float().mean(1) for p in pre]                   # (E, units) per layer
+    sign = torch.stack([torch.minimum(q_, 1 - q_).mean(-1) for q_ in pos], -1)
+    return {"gsc": gsc.detach(), "std": std, "sign": sign, "kinds": kinds}
+
+
+def gaussian_data(E: int, n: int, d: int = 100, *, generator=None, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """§I.2 data: inputs and labels with i.i.d. N(0, 1/d) entries, inputs rescaled to length 10.
+    ``(E, n, d)`` each (one dataset per network)."""
+    x = torch.randn(E, n, d, generator=generator, device=device, dtype=dtype) / math.sqrt(d)
+    x = x / x.norm(dim=-1, keepdim=True) * 10.0
+    y = torch.randn(E, n, d, generator=generator, device=device, dtype=dtype) / math.sqrt(d)
+    return x, y
+
+
+# --- dilution -------------------------------------------------------------------------------
+
+def diluted_rate(r, k):
+    """Theorem 3, exact under its orthogonality assumptions (ours): the GSC of ``S v + ρ(v)``
+    when ``ρ`` alone has growth rate ``r`` and ``Q‖Sv‖/Q‖ρ(v)‖ = k``: ``√((k² + r²)/(k² + 1))``."""
+    r, k = np.asarray(r, dtype=float), np.asarray(k, dtype=float)
+    return np.sqrt((k * k + r * r) / (k * k + 1))
+
+
+def diluted_rate_first_order(r, k):
+    """Theorem 3 as stated: ``1 + (r - 1)/(k² + 1)``."""
+    r, k = np.asarray(r, dtype=float), np.asarray(k, dtype=float)
+    return 1 + (r - 1) / (k * k + 1)
+
+
+def undiluted_rate(r_b, k_b):
+    """The paper's Fig. 3C correction: a block diluted by ``k_b`` whose measured rate is ``r_b``
+    would have had rate ``1 + (k_b² + 1)(r_b - 1)`` without its skip (first-order inverse)."""
+    return 1 + (np.asarray(k_b) ** 2 + 1) * (np.asarray(r_b) - 1)
+
+
+def composed_dilution(ks) -> float:
+    """Proposition 7: composing functions that are ``k_b``-diluted gives a
+    ``((Π_b (1 + 1/k_b²)) - 1)^{-1/2}``-diluted function."""
+    ks = np.asarray(ks, dtype=float)
+    return float((np.prod(1 + 1 / ks**2) - 1) ** -0.5)
+
+
+#: Philipp et al. Table 1 as printed: (nonlinearity, normalisation, matrix, skip, width) -> (GSC(L, 0), St. Dev., Sign Div.)
+TABLE1 = {
+    ("relu", "none", "gaussian", "none", "100"): (1.52, 0.22, 0.030),
+    ("relu", "layer", "gaussian", "none", "100"): (1.16, 0.096, 0.029),
+    ("relu", "LOlayer", "gaussian", "none", "100"): (1.30, 0.10, 0.030),
+    ("relu", "batch", "gaussian", "none", "100"): (5728, 1.00, 0.41),
+    ("tanh", "none", "gaussian", "none", "100"): (1.26, 0.096, 0.50),
+    ("tanh", "layer", "gaussian", "none", "100"): (72.2, 1.00, 0.50),
+    ("tanh", "LOlayer", "gaussian", "none", "100"): (71.9, 1.00, 0.50),
+    ("tanh", "batch", "gaussian", "none", "100"): (93.6, 1.00, 0.50),
+    ("selu", "none", "gaussian", "none", "100"): (6.36, 0.97, 0.42),
+    ("selu", "LOlayer", "gaussian", "none", "100"): (7.00, 0.98, 0.42),
+    ("relu", "batch", "gaussian", "none", "200"): (5556, 1.00, 0.42),
+    ("relu", "batch", "gaussian", "none", "100/200"): (5527, 1.00, 0.41),
+    ("selu", "none", "gaussian", "none", "200"): (5.86, 0.99, 0.45),
+    ("selu", "none", "gaussian", "none", "100/200"): (6.09, 0.98, 0.43),
+    ("relu", "none", "orthogonal", "none", "100"): (1.29, 0.20, 0.03),
+    ("relu", "layer", "orthogonal", "none", "100"): (1.00, 0.10, 0.03),
+    ("relu", "batch", "orthogonal", "none", "100"): (5014, 1.00, 0.42),
+    ("tanh", "none", "orthogonal", "none", "100"): (1.18, 0.10, 0.50),
+    ("tanh", "layer", "orthogonal", "none", "100"): (56.3, 1.00, 0.50),
+    ("tanh", "batch", "orthogonal", "none", "100"): (54.6, 1.00, 0.50),
+    ("selu", "none", "orthogonal", "none", "100"): (5.47, 1.00, 0.49),
+    ("relu", "none", "looks-linear", "none", "100"): (1.00, 1.00, 0.50),
+    ("relu", "layer", "looks-linear", "none", "100"): (1.00, 1.00, 0.50),
+    ("relu", "batch", "looks-linear", "none", "100"): (1.00, 1.00, 0.50),
+    ("relu", "layer", "gaussian", "identity", "100"): (1.08, 0.56, 0.19),
+    ("relu", "batch", "gaussian", "identity", "100"): (4.00, 1.00, 0.48),
+    ("tanh", "layer", "gaussian", "identity", "100"): (1.63, 1.00, 0.50),
+    ("tanh", "batch", "gaussian", "identity", "100"): (1.57, 1.00, 0.50),
+    ("selu", "layer", "gaussian", "identity", "100"): (1.31, 0.99, 0.48),
+    ("relu", "layer", "gaussian", "gaussian", "100"): (1.17, 0.56, 0.18),
+    ("relu", "batch", "gaussian", "gaussian", "100"): (4.50, 1.00, 0.48),
+    ("tanh", "layer", "gaussian", "gaussian", "100"): (1.97, 1.00, 0.50),
+    ("tanh", "batch", "gaussian", "gaussian", "100"): (1.71, 1.00, 0.50),
+    ("selu", "layer", "gaussian", "gaussian", "100"): (1.53, 9.97, 0.48),
+}
+
+#: the seven vanilla architectures of Fig. 1
+FIG1 = [("relu", "none"), ("relu", "layer"), ("relu", "batch"), ("tanh", "none"), ("tanh", "layer"), ("tanh", "batch"),
+        ("selu", "none")]
+
+
+def vanilla_layer_functions(arch: TableArch, ws: list[Tensor]) -> list:
+    """The layers of a vanilla net without batch norm as a list of per-sample functions in
+    forward order (``fns[0]`` maps the data to ``f_L``), each ``(..., d_in) -> (..., d_out)`` for
+    one network (``ws`` with ``E = 1`` squeezed, i.e. matrices ``(out, in)``). Batch norm couples
+    samples and is refused."""
+    if arch.norm == "batch" or arch.skip != "none":
+        raise ValueError("per-sample layer functions exist for vanilla nets without batch norm")
+    norm = NORMS[arch.norm]
+    fns = []
+    for i, w in enumerate(ws):
+        fns.append(lambda h, w=w: h @ w.transpose(-1, -2))
+        if norm != "none":
+            fns.append(lambda h: normalise(norm, h[None])[0] if h.dim() == 1 else normalise(norm, h))
+        if i < len(ws) - 1:
+            fns.append(lambda h: activation(arch.nonlin, h))
+    return fns
+
+
+
+# --- training, effective depth (§D.2) and the Taylor test (§G) ---------------------------------
+
+def program(arch: TableArch) -> list[tuple]:
+    """The network as a list of operations in forward order: ``("linear", i)`` (the ``i``-th
+    weight matrix), ``("norm",)``, ``("act",)``, ``("start",)`` (a residual block begins: its input
+    is saved) and ``("skip",)`` (the block's input is added back). Same network as :func:`forward`."""
+    ops: list[tuple] = []
+    if arch.skip == "none":
+        for i in range(arch.n_linear):
+            ops.append(("linear", i))
+            if arch.norm != "none":
+                ops.append(("norm",))
+            if i < arch.n_linear - 1:
+                ops.append(("act",))
+        return ops
+    if arch.skip != "identity":
+        raise ValueError("the training experiments use identity skips")
+    ops.append(("linear", 0))
+    for b in range(arch.depth // 2):
+        ops.append(("start",))
+        for j in (1, 2):
+            ops += [("norm",), ("act",), ("linear", 2 * b + j)]
+        ops.append(("skip",))
+    if arch.norm != "none":
+        ops.append(("norm",))
+    return ops
+
+
+def run_program(arch: TableArch, ops: list[tuple], ws: list[Tensor], x: Tensor, *, start: int = 0,
+                saved: list | None = None, keep: list | None = None) -> Tensor:
+    """Run ``ops[start:]`` on ``x (E, n, d)``; ``saved`` holds the inputs of the open residual
+    blocks; ``keep`` collects every operation's output (for per-layer gradients)."""
+    norm = NORMS[arch.norm]
+    saved = [] if saved is None else list(saved)
+    h = x
+    for op in ops[start:]:
+        if op[0] == "linear":
+            h = h @ ws[op[1]].transpose(-1, -2)
+        elif op[0] == "norm":
+            h = normalise(norm, h)
+        elif op[0] == "act":
+            h = activation(arch.nonlin, h)
+        elif op[0] == "start":
+            saved.append(h)
+        else:
+            h = h + saved.pop()
+        if keep is not None:
+            keep.append(h)
+    return h
+
+
+def taylor_output(arch: TableArch, ops: list[tuple], ws0: list[Tensor], ws: list[Tensor], x: Tensor, cut: int) -> Tensor:
+    """Philipp et al. §G: the trained network with its bottom ``cut`` operations replaced by the
+    first-order Taylor approximation ``T`` in the residual functions ``r_k = f_k(θ) - f_k(θ⁽⁰⁾)``
+    (only linear layers have them). Going up from the input, with ``a`` the initial network's
+    activations and ``δ`` the first-order propagation of all lower residuals through the initial
+    layers: a linear layer gives ``T ← W⁰T + ΔW a + ΔW δ`` and ``δ ← W⁰δ + ΔW a``; an
+    unparametrised layer ``T ← f(T)`` and ``δ ← Df(a) δ`` (a Jacobian-vector product); a skip adds
+    the block input's ``T``, ``δ`` and ``a``. The lowest layer is kept exact (``T_L = f_L(θ, X)``).
+    ``cut`` must be at a point where no residual block is open. Returns the network output."""
+    norm = NORMS[arch.norm]
+
+    def unpar(op, h):
+        return normalise(norm, h) if op[0] == "norm" else activation(arch.nonlin, h)
+
+    a = T = d = None
+    stack = []
+    for j, op in enumerate(ops[:cut]):
+        if op[0] == "linear":
+            W0, dW = ws0[op[1]], ws[op[1]] - ws0[op[1]]
+            if j == 0:
+                a, d = x @ W0.transpose(-1, -2), x @ dW.transpose(-1, -2)
+                T = a + d
+            else:
+                T = T @ W0.transpose(-1, -2) + (a + d) @ dW.transpose(-1, -2)
+                d = d @ W0.transpose(-1, -2) + a @ dW.transpose(-1, -2)
+                a = a @ W0.transpose(-1, -2)
+        elif op[0] in ("norm", "act"):
+            T = unpar(op, T)
+            a, d = torch.func.jvp(lambda h: unpar(op, h), (a,), (d,))
+        elif op[0] == "start":
+            stack.append((a, T, d))
+        else:
+            a0, T0, d0 = stack.pop()
+            a, T, d = a + a0, T + T0, d + d0
+    if stack:
+        raise ValueError(f"cut = {cut} is inside a residual block")
+    return run_program(arch, ops, ws, T, start=cut)
+
+
+def effective_depth_update(grads_norm: list[Tensor], res_op: list[Tensor], in_norm: list[Tensor], lr: float,
+                           is_linear: list[bool]) -> list[Tensor]:
+    """Philipp et al. §D.2, one SGD update of a vanilla network: the estimated λ-contributions of
+    every linear layer. Layers are listed from the top (``index 0`` = the top layer ``f_1``) down.
+    ``grads_norm[k]`` is the per-sample length of the error's gradient at the output of list layer
+    ``k`` ``(E, B)`` (the error's own gradient, 1, is implied above the top), ``res_op[k]`` the
+    operator norm of layer ``k``'s residual weight ``W - W⁽⁰⁾`` ``(E,)`` (ignored for unparametrised
+    layers), ``in_norm[k]`` the length of layer ``k``'s input per sample ``(E, B)``. Returns, for each layer, the contributions summed over the batch ``(E, λ_max + 1)``
+    (index λ: terms with λ or more residual Jacobians), or ``None`` for unparametrised layers.
+    The dynamic programme over the layers above is shared by all layers (one pass, top down)."""
+    E, B = grads_norm[0].shape
+    arr = torch.ones(E, B, 1, dtype=grads_norm[0].dtype, device=grads_norm[0].device)
+    prev_g = torch.ones(E, B, dtype=arr.dtype, device=arr.device)         # ||df0/df0|| = 1
+    r_prev = torch.zeros(E, dtype=arr.dtype, device=arr.device)           # the error layer has no residual
+    out: list = []
+    for k in range(len(grads_norm)):
+        # the paper's step for the layer above (f_k in its numbering): the gradient crosses it with
+        # ratio ||df0/df_{k+1}|| / ||df0/df_k||, and its residual Jacobian adds one more term
+        ratio = (grads_norm[k] / prev_g)[..., None]
+        new = torch.cat([arr * ratio, torch.zeros_like(arr[..., :1])], -1)
+        new[..., 1:] = new[..., 1:] + arr * r_prev[:, None, None]
+        arr = new
+        if is_linear[k]:
+            tail = torch.flip(torch.cumsum(torch.flip(arr, [-1]), -1), [-1])  # sum_{i >= λ} arr[i]
+            out.append((tail * lr * in_norm[k][..., None]).sum(1))
+        else:
+            out.append(None)
+        prev_g = grads_norm[k]
+        r_prev = res_op[k] if is_linear[k] else torch.zeros_like(r_prev)
+    return out

@@ -1,0 +1,127 @@
+"""lib.dilution: Table 1 networks and metrics, the dilution formulas."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lib import dilution as D
+from lib.measure import qm_norm
+
+DT = torch.float64
+
+
+def g(s=0):
+    return torch.Generator().manual_seed(s)
+
+
+def test_arch_validation_and_widths():
+    with pytest.raises(ValueError, match="nonlin"):
+        D.TableArch("softplus")
+    with pytest.raises(ValueError, match="looks-linear"):
+        D.TableArch("tanh", matrix="looks-linear")
+    assert D.TableArch("relu", width="100/200", depth=6, d=10).widths() == [20, 10, 20, 10, 20, 10]
+    assert D.TableArch("relu", skip="identity", depth=6, d=10).n_linear == 7
+
+
+def test_gsc_matches_definition_per_layer():
+    """GSC(l, 0) from metrics() equals Q_D||df0/df_l||/sqrt(d) Q_D||f_l|| / Q_D|f0| computed by hand."""
+    arch = D.TableArch("tanh", "layer", depth=4, d=8)
+    ws, sk = D.init_weights(arch, 2, generator=g(), dtype=DT)
+    x, y = D.gaussian_data(2, 50, 8, generator=g(1), dtype=DT)
+    m = D.metrics(arch, ws, sk, x, y)
+    fns = D.vanilla_layer_functions(arch, [w[1] for w in ws])
+    f1 = x[1]
+    for f in fns[:1]:
+        f1 = f(f1)                                                   # f_L for network 1
+    rest = lambda h, yy: (_run(fns[1:], h) * yy).sum(-1)
+    grads = torch.func.vmap(torch.func.grad(rest))(f1, y[1])
+    f0 = torch.func.vmap(rest)(f1, y[1])
+    q = lambda t: t.pow(2).mean().sqrt()
+    gsc = q(grads.norm(dim=-1) / math.sqrt(8)) * q(f1.norm(dim=-1)) / q(f0)
+    assert m["gsc"][1, 0].item() == pytest.approx(gsc.item(), rel=1e-10)
+
+
+def _run(fns, h):
+    for f in fns:
+        h = f(h)
+    return h
+
+
+def test_looks_linear_network_is_linear_and_gsc_flat():
+    arch = D.TableArch("relu", "none", "looks-linear", depth=6, d=8)
+    ws, sk = D.init_weights(arch, 1, generator=g(2), dtype=DT)
+    x, y = D.gaussian_data(1, 30, 8, generator=g(3), dtype=DT)
+    layers, *_ = D.forward(arch, ws, sk, x)
+    out = layers[-1][0]
+    lin = torch.linalg.lstsq(x[0], out).solution
+    assert (x[0] @ lin - out).abs().max() < 1e-12
+
+
+def test_dilution_formulas():
+    assert D.diluted_rate(1.0, 2.0) == pytest.approx(1.0)
+    assert D.diluted_rate(3.0, 0.0) == pytest.approx(3.0)
+    r, k = 1.3, 1.5
+    assert D.diluted_rate(r, k) >= D.diluted_rate_first_order(r, k)
+    assert D.undiluted_rate(D.diluted_rate_first_order(r, k), k) == pytest.approx(r)
+    assert D.composed_dilution([2.0]) == pytest.approx(2.0)
+    # two blocks with k = 1: (2 * 2 - 1)^(-1/2)
+    assert D.composed_dilution([1.0, 1.0]) == pytest.approx(3 ** -0.5)
+
+
+def test_batchnorm_rows_normalise_over_the_dataset():
+    arch = D.TableArch("relu", "batch", depth=3, d=6)
+    ws, sk = D.init_weights(arch, 2, generator=g(4), dtype=DT)
+    x, y = D.gaussian_data(2, 40, 6, generator=g(5), dtype=DT)
+    m = D.metrics(arch, ws, sk, x, y)
+    torch.testing.assert_close(m["std"], torch.ones_like(m["std"]))
+    assert (m["sign"] <= 0.5).all() and (m["sign"] > 0.3).all()
+
+
+def test_taylor_expansion_error_is_third_order_in_the_weight_change():
+    """T_l applies the initial functions exactly and keeps the products of two residuals, and the
+    residuals of linear layers are linear in the weight change, so the error is O(|dW|^3)."""
+    for arch in (D.TableArch("tanh", "layer", depth=5, d=8, d_in=6, d_out=4),
+                 D.TableArch("tanh", "layer", skip="identity", depth=4, d=8, d_in=6)):
+        ops = D.program(arch)
+        ws0, _ = D.init_weights(arch, 1, generator=g(6), dtype=DT)
+        dW = [torch.randn(w.shape, generator=g(7 + i), dtype=DT) for i, w in enumerate(ws0)]
+        x = torch.randn(1, 20, 6, generator=g(8), dtype=DT)
+        cuts = [j for j in range(1, len(ops) + 1) if ops[j - 1][0] == ("linear" if arch.skip == "none" else "skip")]
+        errs = []
+        for eps in (1e-3, 2e-3):
+            ws = [w + eps * d for w, d in zip(ws0, dW)]
+            full = D.run_program(arch, ops, ws, x)
+            torch.testing.assert_close(D.taylor_output(arch, ops, ws0, ws, x, 1), full)   # the lowest layer is exact
+            errs.append((D.taylor_output(arch, ops, ws0, ws, x, cuts[-1]) - full).abs().max().item())
+        assert errs[1] / errs[0] == pytest.approx(8.0, rel=0.05)                          # third-order error
+
+
+def test_effective_depth_programme_matches_the_papers_loop():
+    """The vectorised programme against the pseudo-code of §D.2, one layer at a time, scalar."""
+    rng = np.random.default_rng(0)
+    n = 7
+    is_lin = [True, False, True, True, False, False, True]
+    gnorm = rng.uniform(0.5, 2.0, n)          # ||df0/df_{k+1}|| for list layer k (top down)
+    rop = rng.uniform(0.0, 0.3, n)
+    inn = rng.uniform(0.5, 2.0, n)
+    lr = 0.1
+    out = D.effective_depth_update([torch.tensor([[v]], dtype=DT) for v in gnorm],
+                                   [torch.tensor([v], dtype=DT) for v in rop], [torch.tensor([[v]], dtype=DT) for v in inn],
+                                   lr, is_lin)
+    g_paper = [1.0] + list(gnorm)             # ||df0/df_k||, k = 0 (the error) .. n
+    r_paper = [0.0] + [r if l else 0.0 for r, l in zip(rop, is_lin)]
+    for l in range(1, n + 1):                 # the paper's layer f_l is list layer l - 1
+        if not is_lin[l - 1]:
+            assert out[l - 1] is None
+            continue
+        arr = [1.0]
+        for k in range(0, l):
+            size = len(arr)
+            arr.append(arr[size - 1] * r_paper[k])
+            for i in range(size - 1, 0, -1):
+                arr[i] = arr[i] * g_paper[k + 1] / g_paper[k] + arr[i - 1] * r_paper[k]
+            arr[0] = arr[0] * g_paper[k + 1] / g_paper[k]
+        for lam in range(len(arr)):
+            assert out[l - 1][0, lam].item() == pytest.approx(sum(arr[lam:]) * lr * inn[l - 1], rel=1e-12)
