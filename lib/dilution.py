@@ -372,33 +372,51 @@ def taylor_output(arch: TableArch, ops: list[tuple], ws0: list[Tensor], ws: list
     return run_program(arch, ops, ws, T, start=cut)
 
 
-def effective_depth_update(grads_norm: list[Tensor], res_op: list[Tensor], in_norm: list[Tensor], lr: float,
-                           is_linear: list[bool]) -> list[Tensor]:
-    """Philipp et al. §D.2, one SGD update of a vanilla network: the estimated λ-contributions of
-    every linear layer. Layers are listed from the top (``index 0`` = the top layer ``f_1``) down.
-    ``grads_norm[k]`` is the per-sample length of the error's gradient at the output of list layer
-    ``k`` ``(E, B)`` (the error's own gradient, 1, is implied above the top), ``res_op[k]`` the
-    operator norm of layer ``k``'s residual weight ``W - W⁽⁰⁾`` ``(E,)`` (ignored for unparametrised
-    layers), ``in_norm[k]`` the length of layer ``k``'s input per sample ``(E, B)``. Returns, for each layer, the contributions summed over the batch ``(E, λ_max + 1)``
-    (index λ: terms with λ or more residual Jacobians), or ``None`` for unparametrised layers.
-    The dynamic programme over the layers above is shared by all layers (one pass, top down)."""
+def effective_depth_update(ops: list[tuple], grads_norm: list[Tensor], branch_norm: list, res_op: list[Tensor],
+                                   in_norm: list[Tensor], lr: float) -> list:
+    """Philipp et al. §D.2 for a network given as :func:`program` operations, including the ResNet
+    modification: inside a residual block the gradient ratios use the gradient flowing through the
+    branch only (``branch_norm``), and at the block's input the skip adds back the state at the block's
+    output times ``(‖df0/df_m‖ - ‖df0/dρ·dρ/df_m‖)/‖df0/df_n‖``. All lists are in forward order (one
+    entry per operation; ``branch_norm[j]`` is ``None`` outside blocks; a ``start`` operation's entry
+    stands for the block input ``f_m``). Per-sample tensors are ``(E, B)``, ``res_op`` ``(E,)``.
+    Returns one ``(E, λ_max + 1)`` tensor per operation (``None`` unless linear): the estimated
+    λ-contributions of that linear layer summed over the batch, index λ = terms with λ or more
+    residual Jacobians. For a vanilla network this is exactly the paper's first programme, run once
+    for all layers (the state after the layers above a layer is shared by all lower ones)."""
     E, B = grads_norm[0].shape
-    arr = torch.ones(E, B, 1, dtype=grads_norm[0].dtype, device=grads_norm[0].device)
-    prev_g = torch.ones(E, B, dtype=arr.dtype, device=arr.device)         # ||df0/df0|| = 1
-    r_prev = torch.zeros(E, dtype=arr.dtype, device=arr.device)           # the error layer has no residual
-    out: list = []
-    for k in range(len(grads_norm)):
-        # the paper's step for the layer above (f_k in its numbering): the gradient crosses it with
-        # ratio ||df0/df_{k+1}|| / ||df0/df_k||, and its residual Jacobian adds one more term
-        ratio = (grads_norm[k] / prev_g)[..., None]
-        new = torch.cat([arr * ratio, torch.zeros_like(arr[..., :1])], -1)
-        new[..., 1:] = new[..., 1:] + arr * r_prev[:, None, None]
-        arr = new
-        if is_linear[k]:
-            tail = torch.flip(torch.cumsum(torch.flip(arr, [-1]), -1), [-1])  # sum_{i >= λ} arr[i]
-            out.append((tail * lr * in_norm[k][..., None]).sum(1))
-        else:
-            out.append(None)
-        prev_g = grads_norm[k]
-        r_prev = res_op[k] if is_linear[k] else torch.zeros_like(r_prev)
+    dt, dv = grads_norm[0].dtype, grads_norm[0].device
+    arr = torch.ones(E, B, 1, dtype=dt, device=dv)
+    prev_g = torch.ones(E, B, dtype=dt, device=dv)
+    r_prev = torch.zeros(E, dtype=dt, device=dv)
+    out: list = [None] * len(ops)
+    saved: list = []                                    # (arr at the block output, ||df0/df_n||) per open block
+
+    def step(arr, ratio, r):
+        new = torch.cat([arr * ratio[..., None], torch.zeros_like(arr[..., :1])], -1)
+        new[..., 1:] = new[..., 1:] + arr * r[:, None, None]
+        return new
+
+    for j in range(len(ops) - 1, -1, -1):               # top down
+        op = ops[j]
+        if op[0] == "skip":                              # the block output f_n: cross the layer above as usual
+            arr = step(arr, grads_norm[j] / prev_g, r_prev)
+            saved.append((arr.clone(), grads_norm[j]))
+            prev_g, r_prev = grads_norm[j], torch.zeros_like(r_prev)
+            continue
+        if op[0] == "start":                             # the block input f_m
+            arr_copy, g_n = saved.pop()
+            arr = step(arr, branch_norm[j] / prev_g, r_prev)
+            w = ((grads_norm[j] - branch_norm[j]) / g_n)[..., None]
+            k = arr_copy.shape[-1]
+            arr = torch.cat([arr[..., :k] + arr_copy * w, arr[..., k:]], -1)
+            prev_g, r_prev = grads_norm[j], torch.zeros_like(r_prev)
+            continue
+        g_here = branch_norm[j] if branch_norm[j] is not None else grads_norm[j]
+        arr = step(arr, g_here / prev_g, r_prev)
+        if op[0] == "linear":
+            tail = torch.flip(torch.cumsum(torch.flip(arr, [-1]), -1), [-1])
+            out[j] = (tail * lr * in_norm[j][..., None]).sum(1)
+        prev_g = g_here
+        r_prev = res_op[j] if op[0] == "linear" else torch.zeros_like(r_prev)
     return out

@@ -107,9 +107,12 @@ def test_effective_depth_programme_matches_the_papers_loop():
     rop = rng.uniform(0.0, 0.3, n)
     inn = rng.uniform(0.5, 2.0, n)
     lr = 0.1
-    out = D.effective_depth_update([torch.tensor([[v]], dtype=DT) for v in gnorm],
-                                   [torch.tensor([v], dtype=DT) for v in rop], [torch.tensor([[v]], dtype=DT) for v in inn],
-                                   lr, is_lin)
+    # as a forward-order program: list layer k (top down) is operation n - 1 - k
+    ops = [("linear", 0) if l else ("act",) for l in is_lin][::-1]
+    t = lambda v: torch.tensor([[v]], dtype=DT)
+    res = D.effective_depth_update(ops, [t(v) for v in gnorm[::-1]], [None] * n,
+                                   [torch.tensor([v], dtype=DT) for v in rop[::-1]], [t(v) for v in inn[::-1]], lr)
+    out = res[::-1]
     g_paper = [1.0] + list(gnorm)             # ||df0/df_k||, k = 0 (the error) .. n
     r_paper = [0.0] + [r if l else 0.0 for r, l in zip(rop, is_lin)]
     for l in range(1, n + 1):                 # the paper's layer f_l is list layer l - 1
@@ -125,3 +128,25 @@ def test_effective_depth_programme_matches_the_papers_loop():
             arr[0] = arr[0] * g_paper[k + 1] / g_paper[k]
         for lam in range(len(arr)):
             assert out[l - 1][0, lam].item() == pytest.approx(sum(arr[lam:]) * lr * inn[l - 1], rel=1e-12)
+
+
+def test_effective_depth_resnet_reduces_to_vanilla_when_the_skip_carries_nothing():
+    """With the branch carrying the whole gradient (||df0/df_m|| = ||branch part||) the skip term
+    vanishes and the ResNet programme equals the vanilla one over the same layers."""
+    rng = np.random.default_rng(1)
+    ops_res = [("linear", 0), ("start",), ("norm",), ("act",), ("linear", 1), ("skip",), ("norm",)]
+    ops_van = [("linear", 0), ("act",), ("norm",), ("act",), ("linear", 1), ("act",), ("norm",)]
+    n = len(ops_res)
+    g_ = rng.uniform(0.5, 2.0, n)
+    g_[1] = g_[0]                                     # start = the block input, same tensor as the layer below
+    g_[4] = g_[5]                                     # the branch output carries the block output's gradient
+    t = lambda v: torch.tensor([[v]], dtype=DT)
+    rop = [torch.tensor([0.2], dtype=DT) if op[0] == "linear" else None for op in ops_res]
+    inn = [t(v) for v in rng.uniform(0.5, 2.0, n)]
+    branch = [None, t(g_[1]), None, None, None, None, None]
+    res = D.effective_depth_update(ops_res, [t(v) for v in g_], branch, rop, inn, 0.1)
+    g_van = g_.copy()
+    van = D.effective_depth_update(ops_van, [t(v) for v in g_van], [None] * n, rop, inn, 0.1)
+    for a_, b_ in zip(res, van):
+        if a_ is not None:
+            torch.testing.assert_close(a_, b_)

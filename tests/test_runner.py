@@ -16,7 +16,7 @@ from lib import chapters, runner
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args, build_dir=None, timeout=900):
+def cli(*args, build_dir=None, timeout=1800):
     env = dict(os.environ)
     if build_dir is not None:
         env["BOOK_BUILD_DIR"] = str(build_dir)
