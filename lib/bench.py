@@ -153,6 +153,7 @@ def bench_gsc(device, E: int, depth: int, width: int, n_points: int, reps: int) 
     """Philipp et al.'s Table 1 protocol (§I.2, :mod:`lib.dilution`): every row, ``E`` datasets of
     ``n_points`` points (one random network each), ``depth`` linear layers of ``width``; timed as a
     whole in float32 and float64. Reports points per second (rows x datasets x points / time)."""
+    from . import data as Ld
     from . import dilution as D
 
     sync = _sync(device)
@@ -163,7 +164,7 @@ def bench_gsc(device, E: int, depth: int, width: int, n_points: int, reps: int) 
         def protocol():
             for key in D.TABLE1:
                 arch = D.TableArch(*key, depth=depth, d=width)
-                x, y = D.gaussian_data(E, n_points, width, generator=g, device=device, dtype=dt)
+                x, y = Ld.gaussian_noise(E, n_points, width, width, generator=g, device=device, dtype=dt)
                 ws, sk = D.init_weights(arch, E, generator=g, device=device, dtype=dt)
                 D.metrics(arch, ws, sk, x, y)
 

@@ -116,53 +116,30 @@ def init_weights(arch: TableArch, E: int, *, generator: torch.Generator | None =
     return ws, skips
 
 
+KIND = {"linear": "linear", "norm": "norm", "act": "nonlin", "skip": "skip"}
+
+
 def forward(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor):
-    """All layers of the network on ``x (E, n, d)``. Returns ``(layers, kinds, pre, blocks)``:
-    every layer's output in forward order (``layers[0]`` = first linear layer = the paper's
-    ``f_L``; the last = the top layer ``f_1``), its kind (``linear``/``norm``/``nonlin``/``skip``),
-    the inputs of the nonlinearity layers, and for ResNets ``(v, s(v), ρ(v))`` per block."""
-    norm = NORMS[arch.norm]
-    layers, kinds, pre, blocks = [], [], [], []
-
-    def lin(h, w):
-        z = h @ w.transpose(-1, -2)
-        layers.append(z)
-        kinds.append("linear")
-        return z
-
-    def nrm(h):
-        if norm == "none":
-            return h
-        z = normalise(norm, h)
-        layers.append(z)
-        kinds.append("norm")
-        return z
-
-    def act(h):
-        pre.append(h)
-        z = activation(arch.nonlin, h)
-        layers.append(z)
-        kinds.append("nonlin")
-        return z
-
-    if arch.skip == "none":
-        h = x
-        for i, w in enumerate(ws):
-            h = nrm(lin(h, w))
-            if i < len(ws) - 1:
-                h = act(h)
-        return layers, kinds, pre, blocks
-    h = lin(x, ws[0])
-    for b in range(arch.depth // 2):
-        v = h
-        r = lin(act(nrm(v)), ws[1 + 2 * b])
-        r = lin(act(nrm(r)), ws[2 + 2 * b])
-        s = v if arch.skip == "identity" else v @ skips[b].transpose(-1, -2)
-        h = s + r
-        layers.append(h)
-        kinds.append("skip")
-        blocks.append((v, s, r))
-    h = nrm(h)
+    """All layers of the network on ``x (E, n, d)`` (one :func:`run_program` pass). Returns
+    ``(layers, kinds, pre, blocks)``: every layer's output in forward order (``layers[0]`` = first
+    linear layer = the paper's ``f_L``; the last = the top layer ``f_1``), its kind
+    (``linear``/``norm``/``nonlin``/``skip``), the inputs of the nonlinearity layers, and for
+    ResNets ``(v, s(v), ρ(v))`` per block (``ρ(v)`` is the tensor of the graph)."""
+    ops = program(arch)
+    keep: list[Tensor] = []
+    run_program(arch, ops, ws, x, skips=skips, keep=keep)
+    layers, kinds, pre, blocks, open_ = [], [], [], [], []
+    for j, op in enumerate(ops):
+        if op[0] == "start":
+            open_.append(keep[j])
+            continue
+        if op[0] == "act":
+            pre.append(keep[j - 1])
+        if op[0] == "skip":
+            v = open_.pop()
+            blocks.append((v, v if arch.skip == "identity" else v @ skips[op[1]].transpose(-1, -2), keep[j - 1]))
+        layers.append(keep[j])
+        kinds.append(KIND[op[0]])
     return layers, kinds, pre, blocks
 
 
@@ -181,15 +158,6 @@ def metrics(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y
     pos = [(p.detach() > 0).float().mean(1) for p in pre]                   # (E, units) per layer
     sign = torch.stack([torch.minimum(q_, 1 - q_).mean(-1) for q_ in pos], -1)
     return {"gsc": gsc.detach(), "std": std, "sign": sign, "kinds": kinds}
-
-
-def gaussian_data(E: int, n: int, d: int = 100, *, generator=None, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
-    """§I.2 data: inputs and labels with i.i.d. N(0, 1/d) entries, inputs rescaled to length 10.
-    ``(E, n, d)`` each (one dataset per network)."""
-    x = torch.randn(E, n, d, generator=generator, device=device, dtype=dtype) / math.sqrt(d)
-    x = x / x.norm(dim=-1, keepdim=True) * 10.0
-    y = torch.randn(E, n, d, generator=generator, device=device, dtype=dtype) / math.sqrt(d)
-    return x, y
 
 
 # --- dilution -------------------------------------------------------------------------------
@@ -263,31 +231,13 @@ FIG1 = [("relu", "none"), ("relu", "layer"), ("relu", "batch"), ("tanh", "none")
         ("selu", "none")]
 
 
-def vanilla_layer_functions(arch: TableArch, ws: list[Tensor]) -> list:
-    """The layers of a vanilla net without batch norm as a list of per-sample functions in
-    forward order (``fns[0]`` maps the data to ``f_L``), each ``(..., d_in) -> (..., d_out)`` for
-    one network (``ws`` with ``E = 1`` squeezed, i.e. matrices ``(out, in)``). Batch norm couples
-    samples and is refused."""
-    if arch.norm == "batch" or arch.skip != "none":
-        raise ValueError("per-sample layer functions exist for vanilla nets without batch norm")
-    norm = NORMS[arch.norm]
-    fns = []
-    for i, w in enumerate(ws):
-        fns.append(lambda h, w=w: h @ w.transpose(-1, -2))
-        if norm != "none":
-            fns.append(lambda h: normalise(norm, h[None])[0] if h.dim() == 1 else normalise(norm, h))
-        if i < len(ws) - 1:
-            fns.append(lambda h: activation(arch.nonlin, h))
-    return fns
-
-
-
 # --- training, effective depth (§D.2) and the Taylor test (§G) ---------------------------------
 
 def program(arch: TableArch) -> list[tuple]:
     """The network as a list of operations in forward order: ``("linear", i)`` (the ``i``-th
     weight matrix), ``("norm",)``, ``("act",)``, ``("start",)`` (a residual block begins: its input
-    is saved) and ``("skip",)`` (the block's input is added back). Same network as :func:`forward`."""
+    is saved) and ``("skip", b)`` (the block's input, times skip matrix ``b`` unless the skips are
+    identities, is added back). :func:`forward` and the training experiments both run it."""
     ops: list[tuple] = []
     if arch.skip == "none":
         for i in range(arch.n_linear):
@@ -297,27 +247,27 @@ def program(arch: TableArch) -> list[tuple]:
             if i < arch.n_linear - 1:
                 ops.append(("act",))
         return ops
-    if arch.skip != "identity":
-        raise ValueError("the training experiments use identity skips")
+    nrm = [("norm",)] if arch.norm != "none" else []
     ops.append(("linear", 0))
     for b in range(arch.depth // 2):
         ops.append(("start",))
         for j in (1, 2):
-            ops += [("norm",), ("act",), ("linear", 2 * b + j)]
-        ops.append(("skip",))
+            ops += nrm + [("act",), ("linear", 2 * b + j)]
+        ops.append(("skip", b))
     if arch.norm != "none":
         ops.append(("norm",))
     return ops
 
 
 def run_program(arch: TableArch, ops: list[tuple], ws: list[Tensor], x: Tensor, *, start: int = 0,
-                saved: list | None = None, keep: list | None = None) -> Tensor:
-    """Run ``ops[start:]`` on ``x (E, n, d)``; ``saved`` holds the inputs of the open residual
-    blocks; ``keep`` collects every operation's output (for per-layer gradients)."""
+                stop: int | None = None, skips: list[Tensor] | None = None, keep: list | None = None) -> Tensor:
+    """Run ``ops[start:stop]`` on ``x (E, n, d)`` with weights ``(E, out, in)``, or on one sample
+    ``(d,)`` of one network with matrices ``(out, in)`` (no batch norm then); ``skips`` are the
+    Gaussian skip matrices; ``keep`` collects every operation's output (for per-layer gradients)."""
     norm = NORMS[arch.norm]
-    saved = [] if saved is None else list(saved)
+    saved: list[Tensor] = []
     h = x
-    for op in ops[start:]:
+    for op in ops[start:stop]:
         if op[0] == "linear":
             h = h @ ws[op[1]].transpose(-1, -2)
         elif op[0] == "norm":
@@ -327,7 +277,8 @@ def run_program(arch: TableArch, ops: list[tuple], ws: list[Tensor], x: Tensor, 
         elif op[0] == "start":
             saved.append(h)
         else:
-            h = h + saved.pop()
+            v = saved.pop()
+            h = h + (v if arch.skip == "identity" else v @ skips[op[1]].transpose(-1, -2))
         if keep is not None:
             keep.append(h)
     return h
@@ -341,7 +292,10 @@ def taylor_output(arch: TableArch, ops: list[tuple], ws0: list[Tensor], ws: list
     layers: a linear layer gives ``T ← W⁰T + ΔW a + ΔW δ`` and ``δ ← W⁰δ + ΔW a``; an
     unparametrised layer ``T ← f(T)`` and ``δ ← Df(a) δ`` (a Jacobian-vector product); a skip adds
     the block input's ``T``, ``δ`` and ``a``. The lowest layer is kept exact (``T_L = f_L(θ, X)``).
-    ``cut`` must be at a point where no residual block is open. Returns the network output."""
+    ``cut`` must be at a point where no residual block is open. Identity skips only. Returns the
+    network output."""
+    if arch.skip not in ("none", "identity"):
+        raise ValueError("the Taylor expansion is implemented for identity skips")
     norm = NORMS[arch.norm]
 
     def unpar(op, h):

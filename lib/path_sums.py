@@ -42,14 +42,8 @@ def path_sum(A: Tensor, W: Tensor) -> Tensor:
 
 def coactive_paths(A: Tensor, B: Tensor) -> Tensor:
     """``|A ∩ B|``: the number of paths active under both configurations (``A = B`` gives ``|A|``).
-    ``(..., N, L) -> (...)``, exact in float64 up to ~1e15 paths (use :func:`log_coactive_paths`
-    beyond)."""
+    ``(..., N, L) -> (...)``, exact in float64 up to ~1e15 paths."""
     return (A.to(torch.float64) * B.to(torch.float64)).sum(-2).prod(-1)
-
-
-def log_coactive_paths(A: Tensor, B: Tensor) -> Tensor:
-    """``log |A ∩ B|`` (``-inf`` when no path is co-active)."""
-    return torch.log((A.to(torch.float64) * B.to(torch.float64)).sum(-2)).sum(-1)
 
 
 def feedforward_moments(L: int) -> tuple[float, float]:

@@ -17,7 +17,7 @@ output is ``s_L = Σ_j x_{L,j}`` as in Lemma A2. Weights ``W (E, L, N, N)`` have
 ``σ² = 2/N`` (He) throughout the paper.
 
 **Measurements**: input gradients by forward mode (scalar inputs, :func:`grid_gradients`) or by a
-vector-Jacobian product (vector inputs, :func:`input_gradients`); activation and co-activation
+vector-Jacobian product (vector inputs, :func:`ensemble_input_gradients`); activation and co-activation
 fractions (Fig. 3); contiguity of activation rasters (Fig. 4); the autocorrelation function
 (Fig. 2); the relative effective rank (Fig. 5c).
 
@@ -92,51 +92,48 @@ def chain(x: Tensor, W: Tensor, *, kind: str = "ff", norm: str = "none", a: floa
     return s
 
 
-def input_gradients(x: Tensor, W: Tensor, **kw) -> Tensor:
-    """``∂s_L/∂x_0`` at every input of the batch, ``(E, M, N)`` (Lemma A2's gradient, one
-    vector-Jacobian product for the whole ensemble; batch statistics frozen, so the sum over the
-    batch separates)."""
-    x = x.detach().clone().requires_grad_(True)
-    s = chain(x, W, **kw)
-    (g,) = torch.autograd.grad(s.sum(), x)
-    return g if x.dim() == 3 else g  # (E, M, N) when x is (E, M, N); (M, N) summed otherwise
-
-
 def ensemble_input_gradients(x: Tensor, W: Tensor, **kw) -> Tensor:
-    """Like :func:`input_gradients` but always per network: ``x (M, N)`` is broadcast to
-    ``(E, M, N)`` first, so the result is ``(E, M, N)``."""
-    E = W.shape[0]
-    return input_gradients(x.expand(E, *x.shape).contiguous(), W, **kw)
+    """``∂s_L/∂x_0`` at every input of the batch for every network, ``(E, M, N)`` (Lemma A2's
+    gradient): one vector-Jacobian product for the whole ensemble. ``x (M, N)`` is shared by the
+    networks, ``(E, M, N)`` gives each its own batch. Batch statistics are frozen, so the sum over
+    the batch separates into per-input gradients."""
+    x = x.expand(W.shape[0], *x.shape[-2:]).detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(chain(x, W, **kw).sum(), x)
+    return g
+
+
+def embedding_1d(E: int, N: int, *, generator: torch.Generator | None = None, device=None,
+                 dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """The scalar-input embedding ``x_0 = x v + c`` of Figs. 1, 2 and 4: ``v, c ~ N(0, 1)`` per unit
+    and network, each ``(E, 1, N)``. The offsets ``c`` break the positive homogeneity that would
+    make the gradient of a bias-free ReLU net piecewise constant with one jump at 0."""
+    v = torch.randn(E, 1, N, generator=generator, device=device, dtype=dtype)
+    c = torch.randn(E, 1, N, generator=generator, device=device, dtype=dtype)
+    return v, c
 
 
 def embed_1d(x: Tensor, E: int, N: int, *, generator: torch.Generator | None = None) -> Tensor:
-    """Scalar inputs ``x (M,)`` to the stream: ``x_0 = x v + c`` with ``v, c ~ N(0, 1)`` per unit
-    and network, ``(E, M, N)``. The offsets ``c`` break the positive homogeneity that would make
-    the gradient of a bias-free ReLU net piecewise constant with one jump at 0."""
-    v = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
-    c = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
+    """Scalar inputs ``x (M,)`` embedded by :func:`embedding_1d`, ``(E, M, N)``."""
+    v, c = embedding_1d(E, N, generator=generator, device=x.device, dtype=x.dtype)
     return x[None, :, None] * v + c
 
 
 def grid_gradients(x: Tensor, W: Tensor, *, generator: torch.Generator | None = None, **kw) -> Tensor:
-    """``ds_L/dx`` on a 1-D grid ``x (M,)`` for every network, ``(E, M)``, by one forward-mode
-    product (``torch.func.jvp`` with tangent 1 at every grid point)."""
+    """``ds_L/dx`` on a 1-D grid ``x (M,)`` for every network through :func:`embedding_1d`,
+    ``(E, M)``, by one forward-mode product (``torch.func.jvp`` with tangent 1 at every point)."""
     E, _, N, _ = W.shape
-    v = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
-    c = torch.randn(E, 1, N, generator=generator, dtype=x.dtype).to(x.device)
-
-    def f(t):
-        return chain(t[None, :, None] * v + c, W, **kw)
-
-    _, d = torch.func.jvp(f, (x,), (torch.ones_like(x),))
+    v, c = embedding_1d(E, N, generator=generator, device=x.device, dtype=x.dtype)
+    _, d = torch.func.jvp(lambda t: chain(t[None, :, None] * v + c, W, **kw), (x,), (torch.ones_like(x),))
     return d
 
 
-def shallow_gradients(x: Tensor, E: int, N: int, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """The one-hidden-layer net of §1.1 / Prop. A1, ``f(x) = wᵀρ(x·1 - b)``, ``w, b ~ N(0, 1/N)``.
-    Returns ``(df/dx (E, M), w (E, N), b (E, N))``; ``df/dx(x) = Σ_{i: x > b_i} w_i`` (Eq. A2)."""
-    w = torch.randn(E, N, generator=generator, dtype=x.dtype).to(x.device) / math.sqrt(N)
-    b = torch.randn(E, N, generator=generator, dtype=x.dtype).to(x.device) / math.sqrt(N)
+def shallow_gradients(x: Tensor, E: int, N: int, *, bias_std: float | None = None,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The one-hidden-layer net of §1.1 / Prop. A1, ``f(x) = wᵀρ(x·1 - b)``, ``w ~ N(0, 1/N)`` and
+    ``b ~ N(0, bias_std²)`` (the paper's ``1/N`` by default). Returns ``(df/dx (E, M), w (E, N),
+    b (E, N))``; ``df/dx(x) = Σ_{i: x > b_i} w_i`` (Eq. A2)."""
+    w = torch.randn(E, N, generator=generator, device=x.device, dtype=x.dtype) / math.sqrt(N)
+    b = torch.randn(E, N, generator=generator, device=x.device, dtype=x.dtype) * (1 / math.sqrt(N) if bias_std is None else bias_std)
     active = (x[None, :, None] - b[:, None, :]) > 0
     return (active.to(x.dtype) * w[:, None, :]).sum(-1), w, b
 
@@ -168,15 +165,19 @@ def unit_activity(acts: Tensor) -> Tensor:
 def run_lengths(raster: Tensor) -> np.ndarray:
     """Fig. 4, right histograms ("contiguity"): the lengths of the maximal runs of equal values
     along the input axis of a raster ``(..., M, N)`` (inputs ordered along the grid), pooled over
-    units and leading dimensions."""
-    r = raster.detach().to(torch.int8).transpose(-1, -2).reshape(-1, raster.shape[-2]).cpu().numpy()
-    change = np.diff(r, axis=1) != 0
-    out = []
-    for row in change:
-        idx = np.flatnonzero(row)
-        edges = np.concatenate(([-1], idx, [r.shape[1] - 1]))
-        out.append(np.diff(edges))
-    return np.concatenate(out)
+    units and leading dimensions. Vectorised: a run starts at every row start and every change."""
+    r = raster.detach().transpose(-1, -2).reshape(-1, raster.shape[-2]).cpu().numpy()
+    starts = np.ones_like(r, dtype=bool)
+    starts[:, 1:] = r[:, 1:] != r[:, :-1]
+    idx = np.flatnonzero(starts.ravel())
+    return np.diff(np.append(idx, r.size))
+
+
+def mean_run_length(raster: Tensor) -> Tensor:
+    """The mean of :func:`run_lengths` per leading index: ``(E, M, N) -> (E,)``, the inputs per
+    unit divided by the runs per unit (``M·N / runs``)."""
+    changes = (raster[..., 1:, :] != raster[..., :-1, :]).sum((-2, -1))
+    return raster.shape[-2] * raster.shape[-1] / (changes + raster.shape[-1]).to(torch.float64)
 
 
 # --- gradients as random processes (Figs. 1, 2, 5) -------------------------------------------
@@ -194,13 +195,6 @@ def effective_rank(D: Tensor) -> Tensor:
     """``r(Δ) = tr(ΔᵀΔ)/‖Δ‖₂²`` (§4, after Vershynin 2012) of each matrix ``(..., m, n)``."""
     sv = torch.linalg.svdvals(D)
     return (sv**2).sum(-1) / sv[..., 0] ** 2
-
-
-def relative_effective_rank(D: Tensor, *, generator: torch.Generator | None = None, n_white: int = 8) -> Tensor:
-    """§4's relative effective rank ``r(Δ)/r(Y)``, ``Y`` i.i.d. Gaussian of the same shape
-    (``r(Y)`` averaged over ``n_white`` draws)."""
-    Y = torch.randn(n_white, *D.shape[-2:], generator=generator, dtype=D.dtype).to(D.device)
-    return effective_rank(D) / effective_rank(Y).mean()
 
 
 def brown_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
@@ -283,8 +277,9 @@ def looks_linear_weights(E: int, L: int, N: int, *, orthogonal: bool = True, gen
     ``W`` orthogonal (the paper's choice) or He-Gaussian. Rows ``:N`` multiply ``ρ(z)``, rows
     ``N:`` multiply ``ρ(-z)``."""
     if orthogonal:
-        q, r = torch.linalg.qr(torch.randn(E, L, N, N, generator=generator, dtype=dtype))
-        W = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[..., None, :]
+        from .models import haar_orthogonal
+
+        W = haar_orthogonal(E * L, N, N, generator=generator, dtype=dtype).reshape(E, L, N, N)
     else:
         W = torch.randn(E, L, N, N, generator=generator, dtype=dtype) * math.sqrt(1.0 / N)
     return torch.cat([W, -W], -2)

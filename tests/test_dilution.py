@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from lib import data as Ld
 from lib import dilution as D
 from lib.measure import qm_norm
 
@@ -29,13 +30,12 @@ def test_gsc_matches_definition_per_layer():
     """GSC(l, 0) from metrics() equals Q_D||df0/df_l||/sqrt(d) Q_D||f_l|| / Q_D|f0| computed by hand."""
     arch = D.TableArch("tanh", "layer", depth=4, d=8)
     ws, sk = D.init_weights(arch, 2, generator=g(), dtype=DT)
-    x, y = D.gaussian_data(2, 50, 8, generator=g(1), dtype=DT)
+    x, y = Ld.gaussian_noise(2, 50, 8, 8, generator=g(1), dtype=DT)
     m = D.metrics(arch, ws, sk, x, y)
-    fns = D.vanilla_layer_functions(arch, [w[1] for w in ws])
-    f1 = x[1]
-    for f in fns[:1]:
-        f1 = f(f1)                                                   # f_L for network 1
-    rest = lambda h, yy: (_run(fns[1:], h) * yy).sum(-1)
+    ops = D.program(arch)
+    w1 = [w[1] for w in ws]
+    f1 = D.run_program(arch, ops, w1, x[1], stop=1)                  # f_L for network 1
+    rest = lambda h, yy: (D.run_program(arch, ops, w1, h, start=1) * yy).sum(-1)
     grads = torch.func.vmap(torch.func.grad(rest))(f1, y[1])
     f0 = torch.func.vmap(rest)(f1, y[1])
     q = lambda t: t.pow(2).mean().sqrt()
@@ -43,16 +43,10 @@ def test_gsc_matches_definition_per_layer():
     assert m["gsc"][1, 0].item() == pytest.approx(gsc.item(), rel=1e-10)
 
 
-def _run(fns, h):
-    for f in fns:
-        h = f(h)
-    return h
-
-
 def test_looks_linear_network_is_linear_and_gsc_flat():
     arch = D.TableArch("relu", "none", "looks-linear", depth=6, d=8)
     ws, sk = D.init_weights(arch, 1, generator=g(2), dtype=DT)
-    x, y = D.gaussian_data(1, 30, 8, generator=g(3), dtype=DT)
+    x, y = Ld.gaussian_noise(1, 30, 8, 8, generator=g(3), dtype=DT)
     layers, *_ = D.forward(arch, ws, sk, x)
     out = layers[-1][0]
     lin = torch.linalg.lstsq(x[0], out).solution
@@ -73,7 +67,7 @@ def test_dilution_formulas():
 def test_batchnorm_rows_normalise_over_the_dataset():
     arch = D.TableArch("relu", "batch", depth=3, d=6)
     ws, sk = D.init_weights(arch, 2, generator=g(4), dtype=DT)
-    x, y = D.gaussian_data(2, 40, 6, generator=g(5), dtype=DT)
+    x, y = Ld.gaussian_noise(2, 40, 6, 6, generator=g(5), dtype=DT)
     m = D.metrics(arch, ws, sk, x, y)
     torch.testing.assert_close(m["std"], torch.ones_like(m["std"]))
     assert (m["sign"] <= 0.5).all() and (m["sign"] > 0.3).all()
@@ -150,3 +144,14 @@ def test_effective_depth_resnet_reduces_to_vanilla_when_the_skip_carries_nothing
     for a_, b_ in zip(res, van):
         if a_ is not None:
             torch.testing.assert_close(a_, b_)
+
+
+def test_forward_matches_program_and_blocks():
+    arch = D.TableArch("tanh", "layer", skip="gaussian", depth=4, d=6)
+    ws, sk = D.init_weights(arch, 2, generator=g(9), dtype=DT)
+    x, _ = Ld.gaussian_noise(2, 10, 6, 6, generator=g(10), dtype=DT)
+    layers, kinds, pre, blocks = D.forward(arch, ws, sk, x)
+    torch.testing.assert_close(layers[-1], D.run_program(arch, D.program(arch), ws, x, skips=sk))
+    assert kinds.count("skip") == len(blocks) == 2 and kinds.count("nonlin") == len(pre) == 4
+    for (v, s_, r_), h in zip(blocks, [l_ for l_, k in zip(layers, kinds) if k == "skip"]):
+        torch.testing.assert_close(s_ + r_, h)

@@ -72,6 +72,9 @@ def test_fractions_and_run_lengths_against_brute_force():
     torch.testing.assert_close(co, brute / 21)
     raster = torch.tensor([[1, 0], [1, 0], [0, 0], [1, 1]], dtype=torch.bool)   # (M=4, N=2)
     assert sorted(S.run_lengths(raster).tolist()) == sorted([2, 1, 1, 3, 1])
+    rasters = torch.rand(3, 9, 4, generator=g(11)) > 0.5
+    per_net = [S.run_lengths(rasters[e:e + 1]).mean() for e in range(3)]
+    np.testing.assert_allclose(S.mean_run_length(rasters).numpy(), per_net)
 
 
 def test_effective_rank_and_acf():
