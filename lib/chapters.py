@@ -88,6 +88,26 @@ _SPECS = (
             Knob("epochs", int, 3, 20, "SGD epochs of the training experiments (Props. 1 and 4; effective depth and Taylor test)", low=1, high=10**4),
         ),
     ),
+    ChapterSpec(
+        slug="noise-stability",
+        title="Yu & Tomasi: identity connections, the plain-net equivalence and noise stability",
+        paper="Yu & Tomasi 2019, Identity Connections in Residual Nets Improve Noise Stability",
+        dtype="float32",
+        paper_runtime="not timed on a GPU yet (none was lent to this task); the CIFAR-10 training alone is "
+                      "9 networks x 200 epochs per seed",
+        knobs=(
+            Knob("depths", str, "8,14,20", "20,32,44", "comma-separated depths L = 3N + 2 of the trained networks"),
+            Knob("n_seeds", int, 2, 10, "independently initialised networks per architecture, trained as one ensemble", low=1, high=256),
+            Knob("epochs", int, 16, 200, "training epochs (SGD, momentum 0.9, batch 128, weight decay 1e-4)", low=1, high=10**4),
+            Knob("lr", float, 0.02, 0.01, "SGD learning rate (the paper: 0.01; quick runs few steps)", low=1e-6, high=10.0),
+            Knob("dataset", str, "digits", "cifar10", "training images: embedded digits (8x8x1) or local CIFAR-10 (32x32x3)",
+                 choices=("digits", "cifar10")),
+            Knob("twin_steps", int, 200, 5000, "SGD steps of the plain/residual twins (App. B; float64 and float32)", low=1, high=10**6),
+            Knob("n_experiments", int, 10000, 100000, "Monte Carlo experiments per setting of the trivial-case sweeps (App. D.4.1; "
+                 "four times as many at the paper's own setting)",
+                 low=100, high=10**8),
+        ),
+    ),
 )
 
 CHAPTERS = {s.slug: s for s in _SPECS}
