@@ -79,7 +79,7 @@ def _plain(x: Any) -> Any:
 
 def _as_array(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().double().numpy()
+        x = x.detach().cpu().double().cpu().numpy()
     return np.asarray(x, dtype=float)
 
 

@@ -47,9 +47,10 @@ def gaussian_mixture(n: int, k: int, d: int, *, separation: float = 3.0, generat
                      device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """``n`` points of a ``k``-class mixture of unit-variance Gaussians in R^d whose means are
     drawn N(0, separation²/d · I). Returns ``x (n, d)`` and integer labels ``(n,)``."""
-    means = torch.randn(k, d, generator=generator, dtype=torch.float64) * (separation / d**0.5)
-    labels = torch.randint(0, k, (n,), generator=generator)
-    x = means[labels] + torch.randn(n, d, generator=generator, dtype=torch.float64)
+    gdev = generator.device if generator is not None else None       # draw where the generator lives
+    means = torch.randn(k, d, generator=generator, device=gdev, dtype=torch.float64) * (separation / d**0.5)
+    labels = torch.randint(0, k, (n,), generator=generator, device=gdev)
+    x = means[labels] + torch.randn(n, d, generator=generator, device=gdev, dtype=torch.float64)
     return x.to(device=device, dtype=dtype), labels.to(device)
 
 

@@ -91,7 +91,7 @@ def typical_configurations(N: int, L: int, *, generator: torch.Generator | None 
     A = torch.zeros(N, L)
     B = torch.zeros(N, L)
     for l in range(L):
-        perm = torch.randperm(N, generator=generator)
+        perm = torch.randperm(N, generator=generator, device=generator.device if generator is not None else None).cpu()
         q = N // 4
         A[perm[: 2 * q], l] = 1          # A: first half
         B[perm[q: 3 * q], l] = 1         # B: overlaps A on exactly a quarter

@@ -223,6 +223,10 @@ def setup(chapter: str, *, profile: str = "quick", device: str = "auto", seed: i
     knobs = resolve(spec, profile, seed, params)
     dev = resolve_device(device)
     seed_everything(int(seed))
+    # float32 means float32: cuDNN convolutions default to TF32 on Ampere and later GPUs, which
+    # rounds inputs to 10 mantissa bits and would silently change every float32 claim on a GPU
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     run = Run(chapter=chapter, profile=profile, device=dev, dtype=DTYPES[spec.dtype], seed=int(seed), knobs=knobs)
     checks.start(run)
     print(run.header())

@@ -155,3 +155,15 @@ def test_forward_matches_program_and_blocks():
     assert kinds.count("skip") == len(blocks) == 2 and kinds.count("nonlin") == len(pre) == 4
     for (v, s_, r_), h in zip(blocks, [l_ for l_, k in zip(layers, kinds) if k == "skip"]):
         torch.testing.assert_close(s_ + r_, h)
+
+
+def test_metrics_in_chunks_equal_metrics_at_once():
+    arch = D.TableArch("relu", "batch", depth=4, d=8)
+    ws, sk = D.init_weights(arch, 5, generator=g(), dtype=DT)
+    x, y = Ld.gaussian_noise(5, 40, 8, 8, generator=g(1), dtype=DT)
+    whole, parts = D.metrics(arch, ws, sk, x, y), D.metrics(arch, ws, sk, x, y, chunk=2)
+    for k in ("gsc", "std", "sign"):
+        assert torch.allclose(whole[k], parts[k], rtol=1e-12, atol=0)
+    arch = D.TableArch("tanh", "layer", skip="gaussian", depth=4, d=8)
+    ws, sk = D.init_weights(arch, 3, generator=g(), dtype=DT)
+    assert torch.allclose(D.metrics(arch, ws, sk, x[:3], y[:3])["gsc"], D.metrics(arch, ws, sk, x[:3], y[:3], chunk=1)["gsc"], rtol=1e-12)
