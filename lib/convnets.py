@@ -39,6 +39,8 @@ from scipy import stats
 from torch import Tensor
 from tqdm import tqdm
 
+from .runtime import draw_device
+
 KINDS = ("plain", "residual", "dominant")
 INITS = ("kwi", "hmwi")
 
@@ -229,6 +231,18 @@ def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.flatten(0, 1), labels.repeat(logits.shape[0]), reduction="none").view(logits.shape[:2]).mean(-1)
 
 
+def _minibatches(n: int, batch_size: int, steps: int, generator: torch.Generator | None, device) -> Tensor:
+    """``steps`` index batches of size ``batch_size`` from successive random permutations of
+    ``range(n)`` drawn from ``generator`` (a permutation's tail shorter than a batch is skipped),
+    as ``(steps, batch_size)`` on ``device``."""
+    per = n // batch_size
+    if per < 1:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n} training points")
+    perms = [torch.randperm(n, generator=generator, device=draw_device(generator, device))[:per * batch_size]
+             for _ in range(-(-steps // per))]
+    return torch.cat(perms).view(-1, batch_size)[:steps].to(device)
+
+
 def _sgd_momentum_step(params: dict[str, Tensor], grads, bufs: dict[str, Tensor], *, lr: float, momentum: float,
                        weight_decay: float, centre: dict[str, Tensor] | None, masks: dict[str, Tensor]) -> None:
     """One in-place step of SGD with momentum on ``loss + λ||w - c||²`` (``c`` = ``centre[k]`` where
@@ -264,16 +278,10 @@ def train(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labels: Tensor, 
     p = {k: v.detach().clone() for k, v in params.items()}
     buf = {k: torch.zeros_like(v) for k, v in p.items()}
     masks = diagonal_masks(arch, device=x.device, dtype=x.dtype) if kind == "dominant" else {}
-    n = x.shape[0]
     hist: dict[str, list] = {"step": [], "loss": []}
-    perm_dev = generator.device if generator is not None else x.device
-    perm = torch.randperm(n, generator=generator, device=perm_dev).to(x.device)
-    pos = 0
+    batches = _minibatches(x.shape[0], batch_size, steps, generator, x.device)
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=2.0):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=generator, device=perm_dev).to(x.device), 0
-        idx = perm[pos:pos + batch_size]
-        pos += batch_size
+        idx = batches[step]
         leaves = {k: v.requires_grad_(True) for k, v in p.items()}
         losses = cross_entropy(forward(arch, leaves, x[idx], kind=kind), labels[idx])
         grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
@@ -305,15 +313,9 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
     nets = {"res": (ar, {k: v.detach().clone() for k, v in r0.items()}, {}),
             "plain": (ap, transfer(ar, {k: v.detach().clone() for k, v in r0.items()}), rho)}
     bufs = {n: {k: torch.zeros_like(v) for k, v in nets[n][1].items()} for n in nets}
-    n = x.shape[0]
-    perm_dev = generator.device if generator is not None else x.device
-    perm, pos = torch.randperm(n, generator=generator, device=perm_dev).to(x.device), 0
     out = {"divergence": [], "flips": [], "loss_res": [], "loss_plain": []}
-    for _ in tqdm(range(steps), desc="twins", disable=not progress, leave=False, mininterval=2.0):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=generator, device=perm_dev).to(x.device), 0
-        idx = perm[pos:pos + batch_size]
-        pos += batch_size
+    for idx in tqdm(_minibatches(x.shape[0], batch_size, steps, generator, x.device), desc="twins",
+                    disable=not progress, leave=False, mininterval=2.0):
         signs = {}
         for name, (a, p, centre) in nets.items():
             leaves = {k: v.requires_grad_(True) for k, v in p.items()}
@@ -342,7 +344,7 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
 # Table 3: weight statistics
 
 
-def _weights(arch: ConvArch, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+def flat_weights(arch: ConvArch, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """All weights (conv kernels and the linear layer; no biases) flattened per network
     ``(E, n_weights)``, and a boolean mask of the ID entries ``(n_weights,)``."""
     p0 = params["w0"]
@@ -357,23 +359,22 @@ def _weights(arch: ConvArch, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]
 def weight_stats(arch: ConvArch, params: dict[str, Tensor], threshold: float = 0.25) -> dict[str, Tensor]:
     """Yu & Tomasi Table 3 per network: mean, standard deviation, and the L1 mass of all weights,
     of the weights with ``|w| >= threshold``, and of the ID entries. Each value ``(E,)``."""
-    w, ids = _weights(arch, params)
+    w, ids = flat_weights(arch, params)
     a = w.abs()
     return {"mean": w.mean(1), "std": w.std(1), "mass_all": a.sum(1),
             "mass_large": (a * (a >= threshold)).sum(1), "mass_id": a[:, ids].sum(1)}
 
 
 def _abs_moments_normal(mu: float, s: float, a: float) -> tuple[float, float]:
-    """``E|w|`` and ``E[|w| 1{|w| >= a}]`` for ``w ~ N(mu, s²)`` (exact, via scipy.stats)."""
-    def tail(lo_sign: int) -> float:
-        # E[w 1{w >= a}] for w ~ N(m, s^2) with m = lo_sign * mu (the mirror image handles w <= -a)
-        m = lo_sign * mu
+    """``E|w|`` and ``E[|w| 1{|w| >= a}]`` (``a >= 0``) for ``w ~ N(mu, s²)``, exactly: with
+    ``E[w 1{w >= a}] = m Φ̄((a-m)/s) + s φ((a-m)/s)`` for mean ``m``, the tail above ``a`` plus the
+    mirror image of the tail below ``-a``."""
+    def upper(m: float) -> float:
         z = (a - m) / s
         return m * stats.norm.sf(z) + s * stats.norm.pdf(z)
-    full = tail(1) + tail(-1) if a > 0 else None
     z0 = mu / s
     e_abs = mu * (1 - 2 * stats.norm.cdf(-z0)) + 2 * s * stats.norm.pdf(z0)
-    return e_abs, (full if a > 0 else e_abs)
+    return e_abs, upper(mu) + upper(-mu)
 
 
 def expected_weight_stats(arch: ConvArch, init: str, *, transferred: bool, threshold: float = 0.25) -> dict[str, float]:
@@ -432,17 +433,23 @@ def conv_operator_fro(w: Tensor, size: tuple[int, int], stride: int = 1) -> Tens
 def layer_activations(arch: ConvArch, params: dict[str, Tensor], x: Tensor, *, kind: str | None = None) -> list[Tensor]:
     """Post-ReLU activations of every conv layer (stem first), each ``(E, B, C, H, W)``."""
     kind = "plain" if (kind or arch.kind) == "dominant" else (kind or arch.kind)
+
     def one(p, xx):
-        acts = []
-        h = xx
-        for k, (_, co, stride) in enumerate(arch.convs()):
-            z = F.conv2d(h, p[f"w{k}"], p[f"b{k}"], stride=stride, padding=1)
-            if kind == "residual" and k > 0:
-                z = z + _shortcut(h, co, stride)
-            h = torch.relu(z)
-            acts.append(h)
-        return tuple(acts)
+        pre: list = []
+        _forward_one(arch, p, xx, kind, None, None, pre)
+        return tuple(torch.relu(z) for z in pre)
+
     return list(torch.func.vmap(one, in_dims=(0, None))(params, x))
+
+
+def activation_shapes(arch: ConvArch, height: int, width: int) -> list[tuple[int, int, int]]:
+    """``(C, H, W)`` of every conv layer's output for ``height × width`` inputs (3×3 kernels,
+    padding 1: a stride-``s`` layer maps ``H`` to ``(H - 1)//s + 1``)."""
+    out = []
+    for _, co, s in arch.convs():
+        height, width = (height - 1) // s + 1, (width - 1) // s + 1
+        out.append((co, height, width))
+    return out
 
 
 def layer_cushion(arch: ConvArch, params: dict[str, Tensor], x: Tensor, layer: int, *,
@@ -501,9 +508,10 @@ def dominant_fraction(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labe
     n_conv = len(arch.convs())
     layers = list(range(n_conv - 1))
 
+    shapes = activation_shapes(arch, x.shape[-2], x.shape[-1])
+
     def one(p, xx, yy):
-        acts = layer_activations(arch, {k: v[None] for k, v in p.items()}, xx, kind=kind)
-        taps0 = {k: torch.zeros_like(acts[k][0]) for k in layers}
+        taps0 = {k: torch.zeros(xx.shape[0], *shapes[k], device=xx.device, dtype=xx.dtype) for k in layers}
 
         def pooled_fn(taps):
             logits, pooled = _forward_one(arch, p, xx, kind, taps, None)
@@ -520,7 +528,7 @@ def dominant_fraction(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labe
         diag = torch.func.vmap(lambda e: vjp_fn((g_final * e, torch.zeros_like(logits)))[0])(eye)
         sig = []
         for k in layers:
-            Ck = acts[k].shape[-3]
+            Ck = shapes[k][0]
             th_ii = diag[k][torch.arange(Ck), :, torch.arange(Ck)]          # (Ck, B, H, W)
             rest = full[k].transpose(0, 1) - th_ii                         # Σ_{j≠i} Θ_ij
             r = (th_ii.abs() / rest.abs()).flatten(2).mean(-1)             # (Ck, B)
@@ -551,11 +559,12 @@ def interlayer_cushion(block_fn: Callable[[Tensor], Tensor], x: Tensor,
     return math.sqrt(n) * jx.flatten(1).norm(dim=-1) / (fro * x.flatten(1).norm(dim=-1))
 
 
-def bn_block(x: Tensor, w1: Tensor, w2: Tensor, *, residual: bool, stats: tuple | None = None, eps: float = 0.0) -> Tensor:
+def bn_block(x: Tensor, w1: Tensor, w2: Tensor, *, residual: bool, stats: tuple | None = None,
+             eps: float = 0.0) -> Tensor | tuple[Tensor, tuple]:
     """A fully-fledged basic block (He et al. 2016): conv-BN-ReLU-conv-BN (+ x) -ReLU, 3×3 convs
     with bias-free kernels ``w1, w2 (C, C, 3, 3)``, batch norm without affine parameters over the
-    batch ``x (B, C, H, W)`` (``eps`` is batch norm's variance offset; PyTorch's default is 1e-5). ``stats`` (two pairs of per-channel mean and std) freezes the
-    statistics (then ``x`` may be one sample ``(C, H, W)``); without it they are the batch's.
+    batch ``x (B, C, H, W)`` (``eps`` is batch norm's variance offset; PyTorch's default is 1e-5).
+    ``stats`` (two pairs of per-channel mean and std) freezes the statistics (then ``x`` may be one sample ``(C, H, W)``); without it they are the batch's.
     Returns the output, and with ``stats=None`` also the statistics it used."""
     single = x.dim() == 3
     xb = x[None] if single else x

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .runtime import draw_device
+
 DATASETS = ("gaussian", "digits", "cifar10", "cifar100", "cifar100-coarse")
 
 
@@ -47,7 +49,7 @@ def gaussian_mixture(n: int, k: int, d: int, *, separation: float = 3.0, generat
                      device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """``n`` points of a ``k``-class mixture of unit-variance Gaussians in R^d whose means are
     drawn N(0, separation²/d · I). Returns ``x (n, d)`` and integer labels ``(n,)``."""
-    gdev = generator.device if generator is not None else None       # draw where the generator lives
+    gdev = draw_device(generator)
     means = torch.randn(k, d, generator=generator, device=gdev, dtype=torch.float64) * (separation / d**0.5)
     labels = torch.randint(0, k, (n,), generator=generator, device=gdev)
     x = means[labels] + torch.randn(n, d, generator=generator, device=gdev, dtype=torch.float64)

@@ -47,6 +47,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .runtime import draw_device
+
 KINDS = ("plain", "residual", "hyper", "highway")
 ACTS = ("relu", "tanh", "selu", "crelu", "linear")
 NORMS = ("none", "batch", "layer", "length")
@@ -165,18 +167,12 @@ class Trace:
     hidden: list[Tensor] = field(default_factory=list)
 
 
-def _gen_device(generator: torch.Generator | None, device: Any) -> Any:
-    """Where to draw: on the generator's own device (a CUDA generator cannot fill a CPU tensor,
-    nor the reverse); the caller then moves the draw to ``device``."""
-    return generator.device if generator is not None else device
-
-
 def haar_orthogonal(E: int, n: int, m: int, *, generator: torch.Generator | None = None,
                     device=None, dtype=torch.float64) -> Tensor:
     """``E`` Haar-distributed (semi-)orthogonal ``n × m`` matrices (Mezzadri 2007: QR of a
     Gaussian matrix with the signs of R's diagonal folded into Q)."""
     k = max(n, m)
-    g = torch.randn(E, k, k, generator=generator, device=_gen_device(generator, device), dtype=torch.float64).to(device)
+    g = torch.randn(E, k, k, generator=generator, device=draw_device(generator, device), dtype=torch.float64).to(device)
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     return q[:, :n, :m].to(dtype)
@@ -343,7 +339,7 @@ class Net(nn.Module):
         gain = 2.0 if (after_act and a.act in ("relu", "crelu")) else 1.0
 
         def gauss(var: float) -> Tensor:
-            return torch.randn(E, out, inp, generator=g, device=_gen_device(g, device), dtype=torch.float64).mul_(math.sqrt(var)).to(device=device, dtype=dtype)
+            return torch.randn(E, out, inp, generator=g, device=draw_device(g, device), dtype=torch.float64).mul_(math.sqrt(var)).to(device=device, dtype=dtype)
 
         if a.init == "he":
             return gauss(2.0 / inp)
@@ -392,7 +388,7 @@ class Net(nn.Module):
             return torch.eye(w, device=device, dtype=dtype).expand(E, w, w).clone()
         if s == "orthogonal":
             return haar_orthogonal(E, w, w, generator=g, device=device, dtype=dtype)
-        return torch.randn(E, w, w, generator=g, device=_gen_device(g, device), dtype=torch.float64).div_(math.sqrt(w)).to(device=device, dtype=dtype)
+        return torch.randn(E, w, w, generator=g, device=draw_device(g, device), dtype=torch.float64).div_(math.sqrt(w)).to(device=device, dtype=dtype)
 
     # -- forward ----------------------------------------------------------------------------
     def _linear(self, h: Tensor, i: int) -> Tensor:

@@ -26,6 +26,8 @@ import torch
 from scipy.special import gammaln
 from torch import Tensor
 
+from .runtime import draw_device
+
 
 def path_sum(A: Tensor, W: Tensor) -> Tensor:
     """``pw(A)`` for configurations ``A (..., N, L)`` (0/1) and weight tensors ``W (S, L-1, N, N)``
@@ -91,7 +93,7 @@ def typical_configurations(N: int, L: int, *, generator: torch.Generator | None 
     A = torch.zeros(N, L)
     B = torch.zeros(N, L)
     for l in range(L):
-        perm = torch.randperm(N, generator=generator, device=generator.device if generator is not None else None).cpu()
+        perm = torch.randperm(N, generator=generator, device=draw_device(generator)).cpu()
         q = N // 4
         A[perm[: 2 * q], l] = 1          # A: first half
         B[perm[q: 3 * q], l] = 1         # B: overlaps A on exactly a quarter

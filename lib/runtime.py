@@ -155,6 +155,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def draw_device(generator: torch.Generator | None, device=None):
+    """The device random numbers must be drawn on: the generator's own (a CUDA generator cannot
+    fill a CPU tensor, nor the reverse), else ``device``. Callers move the draw to where it is
+    used, so the same seed gives the same numbers whatever the target device."""
+    return generator.device if generator is not None else device
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``.
 

@@ -35,12 +35,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .runtime import draw_device
+
 NORMS = ("none", "center", "bn")
 
-
-def _gen_device(generator: torch.Generator | None) -> torch.device | None:
-    """The device random numbers must be drawn on for ``generator`` (a CUDA generator draws on the GPU)."""
-    return generator.device if generator is not None else None
 KINDS = ("ff", "res")
 
 
@@ -204,12 +202,12 @@ def effective_rank(D: Tensor) -> Tensor:
 
 def brown_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
     """Fig. 1d: ``B(t) = Σ_{s≤t} W_s``, ``W_s ~ N(0, 1/M)``, ``(E, M)``."""
-    return torch.cumsum(torch.randn(E, M, generator=generator, device=_gen_device(generator), dtype=dtype) / math.sqrt(M), -1)
+    return torch.cumsum(torch.randn(E, M, generator=generator, device=draw_device(generator), dtype=dtype) / math.sqrt(M), -1)
 
 
 def white_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
     """Fig. 1e: i.i.d. ``N(0, 1)``, ``(E, M)``."""
-    return torch.randn(E, M, generator=generator, device=_gen_device(generator), dtype=dtype)
+    return torch.randn(E, M, generator=generator, device=draw_device(generator), dtype=dtype)
 
 
 def brownian_kl_eigenvalues(k: int) -> np.ndarray:
@@ -286,7 +284,7 @@ def looks_linear_weights(E: int, L: int, N: int, *, orthogonal: bool = True, gen
 
         W = haar_orthogonal(E * L, N, N, generator=generator, dtype=dtype).reshape(E, L, N, N)
     else:
-        W = torch.randn(E, L, N, N, generator=generator, device=_gen_device(generator), dtype=dtype) * math.sqrt(1.0 / N)
+        W = torch.randn(E, L, N, N, generator=generator, device=draw_device(generator), dtype=dtype) * math.sqrt(1.0 / N)
     return torch.cat([W, -W], -2)
 
 

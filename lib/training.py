@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from .runtime import draw_device
+
 
 def cross_entropy(out: Tensor, labels: Tensor) -> Tensor:
     """Mean cross-entropy per network, ``out (E, B, C)``, ``labels (B,)`` -> ``(E,)``."""
@@ -58,7 +60,7 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
 
     record(0)
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=2.0)
-    perm_device = generator.device if generator is not None else x.device
+    perm_device = draw_device(generator, x.device)
     for epoch in bar:
         if independent_order:
             perm = torch.stack([torch.randperm(n, generator=generator, device=perm_device) for _ in range(net.E)])
