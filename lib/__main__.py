@@ -3,6 +3,7 @@
     python -m lib list                       chapters, their parameters, quick and paper values
     python -m lib run [CHAPTER ...] [--profile quick|paper] [-p NAME VALUE ...]
     python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute]
+    python -m lib sweep [CHAPTER ...] --seeds 0-9 [--profile ...] [-p ...] [--workers N | --scheduler tcp://HOST:PORT] [--gpu]
     python -m lib bench [--device auto|cpu|cuda] [--size full|tiny]
     python -m lib check-html [--html DIR] [--screenshots DIR]   the built book in headless Chromium
 """
@@ -36,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="set a parameter, e.g. -p seed 3 -p depth 30 -p device cuda")
         if name == "build":
             p.add_argument("--no-execute", action="store_true", help="build from the notebooks already in _build/executed")
+    sw = sub.add_parser("sweep", help="run chapters x seeds on dask.distributed; write the robustness ledger")
+    sw.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
+    sw.add_argument("--seeds", default="0-9", help="seeds and ranges, e.g. 0-9 or 1,2,101-103 (default 0-9)")
+    sw.add_argument("--profile", default="quick", help="quick or paper")
+    sw.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter for every job")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="workers of the local cluster (default: one per core, at most one per job; torch threads = cores / workers)")
+    sw.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port) instead of a local cluster")
+    sw.add_argument("--gpu", action="store_true",
+                    help="each job takes one GPU (worker resource GPU=1); locally, one worker per visible GPU")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="benchmark the hot paths (ratios), write _build/bench/report.{json,md}")
     b.add_argument("--device", default="auto", help="auto (CUDA when present, plus CPU), cpu or cuda")
     b.add_argument("--size", default="full", help="full (minutes on a CPU) or tiny (seconds, for the test)")
@@ -66,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     params = {k: runner.parse_value(v) for k, v in args.p}
+    if args.cmd == "sweep":
+        from . import sweep
+
+        try:
+            rob = sweep.run(args.chapters or None, sweep.parse_seeds(args.seeds), args.profile, params, workers=args.workers,
+                            scheduler=args.scheduler, gpu=args.gpu, progress=not args.no_progress)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0 if rob["ok"] else 1
     try:
         if args.cmd == "run":
             ok = runner.run(args.chapters or None, args.profile, params)

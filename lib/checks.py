@@ -6,16 +6,27 @@ next to it, appends a record to ``_build/ledger/<chapter>.json`` and raises an
 ``AssertionError`` with a readable message when the claim fails, so that papermill, nbval and CI
 fail with it.
 
-Three outcomes can be recorded, and each is itself a check that can fail:
+Four outcomes can be recorded; the first three are themselves checks that can fail:
 
 * ``"confirmed"`` -- the measurement agrees with the paper's value within ``tol``;
 * ``"confirmed with a correction"`` -- the measurement agrees with a *corrected* value derived in
   the chapter (``expected``); the paper's own value goes in ``paper_value``;
 * ``"not reproduced"`` -- the measurement *disagrees* with the paper's value by more than ``tol``;
-  the check fails if a later run suddenly agrees, so the finding stays honest.
+  the check fails if a later run suddenly agrees, so the finding stays honest;
+* ``"not resolved at this scale"`` -- the run is too small to tell the effect from its noise: the
+  record keeps the measured effect and its standard error (``se``) and asserts nothing about its
+  sign (only that both are finite numbers); the chapter says which size or profile resolves it.
+  Which outcome a claim takes is decided by the sample sizes of the run (``resolved = n >= ...``),
+  never by the profile's name.
 
-Tolerance helpers: :func:`roundoff_tol` (float64/float32 round-off for exact identities) and
-:func:`se_tol` (k standard errors from Monte-Carlo samples).
+``measured`` is always the quantity the statement names and ``expected`` the value it is compared
+with (for a one-sided claim, the bound); the signed distance to the bound goes in ``margin``, and
+``paper_value`` is what the paper prints. A reproduced table is checked with :func:`check_table`:
+one record per cell.
+
+Tolerance helpers: :func:`roundoff_tol` (float64/float32 round-off for exact identities),
+:func:`se_tol` (k standard errors from Monte-Carlo samples) and :func:`k_sigma` (the number of
+standard errors that keeps a correct claim's chance of failing below 1e-3).
 """
 
 from __future__ import annotations
@@ -29,7 +40,9 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-OUTCOMES = ("confirmed", "confirmed with a correction", "not reproduced")
+NOT_RESOLVED = "not resolved at this scale"
+OUTCOMES = ("confirmed", "confirmed with a correction", "not reproduced", NOT_RESOLVED)
+FALSE_FAILURE = 1e-3  # the largest chance that a correct claim fails by chance, per claim (DESIGN.md)
 KINDS = ("exact", "statistical", "asymptotic", "reproduction")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,17 +100,20 @@ class Record(dict):
     """A ledger record (a plain ``dict``) that displays as one line in a notebook."""
 
     def summary(self, bar: str = "|") -> str:
+        if self["status"] == NOT_RESOLVED:
+            return (f"{self['status']}: {self['claim']} ({self['kind']}): measured {_fmt(self['measured'])} "
+                    f"± {_fmt(self['se'])} (1 s.e.); nothing is asserted about its sign at this size")
         tol = self["tolerance"]
         tol = max(tol) if isinstance(tol, list) else tol
         rel = " (relative)" if self.get("relative") else ""
         relation = self.get("relation", "eq")
         if relation != "eq":
             sign = ">=" if relation == "ge" else "<="
-            return (f"{self['status']}: {self['claim']} ({self['kind']}): measured {sign} expected "
-                    f"{'-' if relation == 'ge' else '+'} tolerance{rel}, worst shortfall {self['max_error']:.3g} "
-                    f"(0 means it holds), tolerance up to {tol:.3g}")
-        return (f"{self['status']}: {self['claim']} ({self['kind']}): max {bar}measured - expected{bar} = "
-                f"{self['max_error']:.3g}, tolerance{rel} up to {tol:.3g}")
+            return (f"{self['status']}: {self['claim']} ({self['kind']}): measured {_fmt(self['measured'])} {sign} "
+                    f"{_fmt(self['expected'])} {'-' if relation == 'ge' else '+'} tolerance{rel} {tol:.3g}; "
+                    f"worst shortfall {self['max_error']:.3g} (0 means it holds)")
+        return (f"{self['status']}: {self['claim']} ({self['kind']}): measured {_fmt(self['measured'])}, expected "
+                f"{_fmt(self['expected'])}, max {bar}measured - expected{bar} = {self['max_error']:.3g}, tolerance{rel} up to {tol:.3g}")
 
     def __repr__(self) -> str:
         return self.summary()
@@ -136,6 +152,101 @@ def se_tol(samples: Any, k: float = 4.0, dim: int = 0) -> np.ndarray:
     return k * standard_error(samples, dim=dim)
 
 
+def k_sigma(p: float = FALSE_FAILURE, *, two_sided: bool = True, df: float | None = None) -> float:
+    """How many standard errors a correct claim may be off so that it fails with probability at
+    most ``p``: the normal quantile ``z_{1-p/2}`` (two-sided; 3.29 for p = 1e-3) or ``z_{1-p}``
+    (one-sided; 3.09), or Student's t quantile with ``df`` degrees of freedom when the standard
+    error itself is estimated from few samples (e.g. 5.96 two-sided, 5.21 one-sided, for df = 6)."""
+    from scipy import stats
+
+    q = 1 - p / 2 if two_sided else 1 - p
+    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+
+
+def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relative=False, relation="eq",
+              outcome="confirmed", paper_value=None, note="", se=None, extra=None) -> tuple[Record, str]:
+    """The record of one claim and, when it fails, the message (empty when it passes)."""
+    run = _state["run"]
+    if run is None:
+        raise RuntimeError("lib.check() called before lib.setup(): call setup first")
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}: use one of {KINDS}")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome={outcome!r}: use one of {OUTCOMES}")
+    if outcome == "confirmed with a correction" and paper_value is None:
+        raise ValueError("outcome 'confirmed with a correction' needs the paper's own value in paper_value")
+    if outcome == NOT_RESOLVED and se is None:
+        raise ValueError(f"claim {claim!r}: outcome {NOT_RESOLVED!r} needs the standard error of the measured effect in se")
+    if relation not in ("eq", "ge", "le"):
+        raise ValueError(f"relation={relation!r}: use 'eq', 'ge' or 'le'")
+    m, e, t = _as_array(measured), _as_array(expected), _as_array(tol)
+    if np.any(t < 0) or np.any(~np.isfinite(t)):
+        raise ValueError(f"claim {claim!r}: tolerance must be finite and non-negative, got {tol!r}")
+    if relation == "eq":
+        err = np.abs(m - e)
+    elif relation == "ge":
+        err = np.maximum(e - m, 0.0)
+    else:
+        err = np.maximum(m - e, 0.0)
+    bound = t * np.abs(e) if relative else t
+    finite = bool(np.all(np.isfinite(m)))
+    within = bool(finite and np.all(err <= bound))
+    if outcome == NOT_RESOLVED:
+        s_ = _as_array(se)
+        passed = bool(finite and np.all(np.isfinite(s_)) and np.all(s_ > 0))
+    elif outcome == "not reproduced":
+        passed = bool(finite and not within)
+    else:
+        passed = within
+    rec = Record({
+        "chapter": run.chapter,
+        "claim": claim,
+        "source": source,
+        "statement": statement,
+        "kind": kind,
+        "measured": _plain(measured),
+        "expected": _plain(expected),
+        "paper_value": _plain(paper_value),
+        "tolerance": _plain(tol),
+        "relative": relative,
+        "relation": relation,
+        "margin": _plain(m - e) if relation != "eq" else None,
+        "se": _plain(se),
+        "max_error": float(np.max(err)) if err.size else 0.0,
+        "passed": passed,
+        "status": outcome if passed else "FAILED",
+        "note": note,
+        "profile": run.profile,
+        "seed": run.seed,
+        **(extra or {}),
+    })
+    if passed:
+        return rec, ""
+    what = "relative " if relative else ""
+    if outcome == NOT_RESOLVED:
+        return rec, (f"claim {claim!r} ({source}): the effect or its standard error is not a finite positive number "
+                     f"(measured {rec['measured']!r}, se {rec['se']!r})")
+    if outcome == "not reproduced":
+        return rec, (f"claim {claim!r} ({source}) was recorded as NOT reproduced, but the measurement now "
+                     f"agrees with the paper's value within the {what}tolerance (max |error| {float(np.max(err)):.3g}). "
+                     "Re-examine the finding.")
+    worst = int(np.argmax(err - bound)) if err.size > 1 else 0
+    return rec, (f"claim {claim!r} failed ({source}): {statement}\n"
+                 f"  measured {float(np.broadcast_to(m, err.shape).ravel()[worst]):.10g}, expected "
+                 f"{'' if relation == 'eq' else ('>= ' if relation == 'ge' else '<= ')}"
+                 f"{float(np.broadcast_to(e, err.shape).ravel()[worst]):.10g}, "
+                 f"{'|error|' if relation == 'eq' else 'shortfall'} = {err.ravel()[worst]:.3g} > "
+                 f"{what}tolerance {np.broadcast_to(bound, err.shape).ravel()[worst]:.3g}"
+                 f" (worst of {err.size} compared value(s); finite: {finite})")
+
+
+def _keep(recs: list[Record]) -> None:
+    run = _state["run"]
+    ids = {r["claim"] for r in recs}
+    _state["records"] = [r for r in _state["records"] if r["claim"] not in ids] + list(recs)
+    _write(run.chapter, _state["records"])
+
+
 def check(
     claim: str,
     source: str,
@@ -150,6 +261,7 @@ def check(
     outcome: str = "confirmed",
     paper_value: Any = None,
     note: str = "",
+    se: Any = None,
 ) -> Record:
     """Check one claim, record it in the ledger, raise ``AssertionError`` if it fails.
 
@@ -169,73 +281,70 @@ def check(
     kind : ``exact`` | ``statistical`` | ``asymptotic`` | ``reproduction``.
     outcome : see the module docstring. For ``"not reproduced"`` the check passes when
         ``|measured - expected| > tol`` somewhere, i.e. the paper's value is refuted.
-    paper_value : the paper's own value when ``expected`` is a corrected one.
+    paper_value : the number the paper prints (required for ``"confirmed with a correction"``,
+        where ``expected`` is the corrected value).
+    se : the standard error of ``measured`` (statistical claims; required for
+        ``"not resolved at this scale"``).
     """
-    run = _state["run"]
-    if run is None:
-        raise RuntimeError("lib.check() called before lib.setup(): call setup first")
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r}: use one of {KINDS}")
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome={outcome!r}: use one of {OUTCOMES}")
-    if outcome == "confirmed with a correction" and paper_value is None:
-        raise ValueError("outcome 'confirmed with a correction' needs the paper's own value in paper_value")
-    if relation not in ("eq", "ge", "le"):
-        raise ValueError(f"relation={relation!r}: use 'eq', 'ge' or 'le'")
-    m, e, t = _as_array(measured), _as_array(expected), _as_array(tol)
-    if np.any(t < 0) or np.any(~np.isfinite(t)):
-        raise ValueError(f"claim {claim!r}: tolerance must be finite and non-negative, got {tol!r}")
-    if relation == "eq":
-        err = np.abs(m - e)
-    elif relation == "ge":
-        err = np.maximum(e - m, 0.0)
-    else:
-        err = np.maximum(m - e, 0.0)
-    bound = t * np.abs(e) if relative else t
-    finite = np.all(np.isfinite(m))
-    within = bool(finite and np.all(err <= bound))
-    passed = within if outcome != "not reproduced" else bool(finite and not within)
-    rec = Record({
-        "chapter": run.chapter,
-        "claim": claim,
-        "source": source,
-        "statement": statement,
-        "kind": kind,
-        "measured": _plain(measured),
-        "expected": _plain(expected),
-        "tolerance": _plain(tol),
-        "relative": relative,
-        "relation": relation,
-        "max_error": float(np.max(err)) if err.size else 0.0,
-        "passed": passed,
-        "status": outcome if passed else "FAILED",
-        "paper_value": _plain(paper_value),
-        "note": note,
-        "profile": run.profile,
-        "seed": run.seed,
-    })
-    records = [r for r in _state["records"] if r["claim"] != claim] + [rec]
-    _state["records"] = records
-    _write(run.chapter, records)
-    if not passed:
-        worst = int(np.argmax(err - bound)) if err.size > 1 else 0
-        what = "relative " if relative else ""
-        if outcome == "not reproduced":
-            raise AssertionError(
-                f"claim {claim!r} ({source}) was recorded as NOT reproduced, but the measurement now "
-                f"agrees with the paper's value within the {what}tolerance (max |error| {float(np.max(err)):.3g}). "
-                "Re-examine the finding."
-            )
-        raise AssertionError(
-            f"claim {claim!r} failed ({source}): {statement}\n"
-            f"  measured {float(np.broadcast_to(m, err.shape).ravel()[worst]):.10g}, expected "
-            f"{'' if relation == 'eq' else ('>= ' if relation == 'ge' else '<= ')}"
-            f"{float(np.broadcast_to(e, err.shape).ravel()[worst]):.10g}, "
-            f"{'|error|' if relation == 'eq' else 'shortfall'} = {err.ravel()[worst]:.3g} > "
-            f"{what}tolerance {np.broadcast_to(bound, err.shape).ravel()[worst]:.3g}"
-            f" (worst of {err.size} compared value(s); finite: {finite})"
-        )
+    rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
+                         outcome=outcome, paper_value=paper_value, note=note, se=se)
+    _keep([rec])
+    if msg:
+        raise AssertionError(msg)
     return rec
+
+
+def check_table(
+    claim: str,
+    source: str,
+    statement: str,
+    cells: Iterable[str],
+    measured: Any,
+    expected: Any,
+    tol: Any,
+    kind: str,
+    *,
+    paper_value: Any = None,
+    outcome: Any = "confirmed",
+    se: Any = None,
+    relative: bool = False,
+    relation: str = "eq",
+    note: str = "",
+) -> list[Record]:
+    """Check a reproduced table cell by cell: one ledger record per cell, with id
+    ``"<claim>:<cell>"`` and the statement ``"<statement> [<cell>]"``.
+
+    ``measured``, ``expected``, ``tol``, ``paper_value``, ``se`` and ``outcome`` are one value per
+    cell (or one value for all). Every cell is recorded before the first failure is raised, so the
+    ledger shows the whole table even when a cell fails."""
+    cells = list(cells)
+    n = len(cells)
+    if len(set(cells)) != n:
+        raise ValueError(f"claim {claim!r}: cell names must be distinct")
+
+    def per_cell(x: Any, name: str) -> list:
+        if isinstance(x, (str, type(None))) or np.ndim(_plain(x)) == 0:
+            return [x] * n
+        vals = list(x.detach().cpu().tolist() if isinstance(x, torch.Tensor) else x)
+        if len(vals) != n:
+            raise ValueError(f"claim {claim!r}: {name} has {len(vals)} values for {n} cells")
+        return vals
+
+    cols = {k: per_cell(v, k) for k, v in dict(measured=measured, expected=expected, tol=tol, paper_value=paper_value,
+                                                se=se, outcome=outcome).items()}
+    recs, msgs = [], []
+    for i, cell in enumerate(cells):
+        rec, msg = _evaluate(f"{claim}:{cell}", source, f"{statement} [{cell}]", cols["measured"][i], cols["expected"][i],
+                             cols["tol"][i], kind, relative=relative, relation=relation, outcome=cols["outcome"][i],
+                             paper_value=cols["paper_value"][i], note=note, se=cols["se"][i],
+                             extra={"table": claim, "cell": cell})
+        recs.append(rec)
+        if msg:
+            msgs.append(msg)
+    _keep(recs)
+    if msgs:
+        raise AssertionError(f"{len(msgs)} of {n} cells of {claim!r} failed:\n" + "\n".join(msgs))
+    return recs
 
 
 def records(chapter: str | None = None) -> list[dict]:
@@ -264,21 +373,41 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _measured_cell(r: dict) -> str:
+    m = _fmt(r["measured"])
+    if r.get("se") is not None and not isinstance(r["se"], list):
+        m += f" ± {_fmt(r['se'])}"
+    return m
+
+
+def _expected_cell(r: dict) -> str:
+    if r["status"] == NOT_RESOLVED:
+        return f"(sign of effect vs {_fmt(r['expected'])})"
+    return f"{_REL.get(r.get('relation', 'eq'), '')}{_fmt(r['expected'])}"
+
+
 def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     """A Markdown table of ledger records (``columns='chapter'`` for the claims-at-a-glance view,
-    ``'ledger'`` for the book-wide ledger page with measured/expected/tolerance)."""
+    ``'ledger'`` for the book-wide ledger page with the tolerance and the seed). Both show the
+    measured quantity (± its standard error where one was recorded), the value it is compared with
+    and the paper's printed value side by side."""
     recs = [{k: (_cell(v) if isinstance(v, str) else v) for k, v in r.items()} for r in recs]
+
+    def paper(r: dict) -> str:
+        return _fmt(r["paper_value"]) if r.get("paper_value") is not None else "–"
+
     if columns == "chapter":
-        head = "| id | where in the paper | claim | kind | status |\n|---|---|---|---|---|\n"
-        rows = [f"| `{r['claim']}` | {r['source']} | {r['statement']} | {r['kind']} | **{r['status']}** |" for r in recs]
+        head = ("| id | where in the paper | claim | measured | compared with | paper | status |\n"
+                "|---|---|---|---|---|---|---|\n")
+        rows = [f"| `{r['claim']}` | {r['source']} | {r['statement']} | {_measured_cell(r)} | {_expected_cell(r)} | "
+                f"{paper(r)} | **{r['status']}** |" for r in recs]
     else:
-        head = ("| chapter | id | where | kind | measured | expected | tolerance | status | profile | seed |\n"
+        head = ("| chapter | id | where | kind | measured | compared with | paper | tolerance | status | seed |\n"
                 "|---|---|---|---|---|---|---|---|---|---|\n")
         rows = [
-            f"| {r['chapter']} | <a id=\"claim-{r['chapter']}-{r['claim']}\"></a>`{r['claim']}` | {r['source']} | "
-            f"{r['kind']} | {_fmt(r['measured'])} | "
-            f"{_REL.get(r.get('relation', 'eq'), '')}{_fmt(r['expected'])} | {_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | "
-            f"**{r['status']}** | {r['profile']} | {r['seed']} |"
+            f"| {r['chapter']} | <a id=\"claim-{r['chapter']}-{r['claim'].replace(':', '-')}\"></a>`{r['claim']}` | {r['source']} | "
+            f"{r['kind']} | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
+            f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | **{r['status']}** | {r['seed']} |"
             for r in recs
         ]
     return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"

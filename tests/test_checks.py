@@ -87,14 +87,14 @@ def test_tolerance_helpers():
 def test_markdown_tables(run):
     lib.check("t1", "Paper, Eq. 3", "a claim", measured=[1.0, 2.0], expected=[1.0, 2.0], tol=0, kind="exact")
     md = checks.markdown_table(checks.records())
-    assert "| `t1` | Paper, Eq. 3 | a claim | exact | **confirmed** |" in md
+    assert "| `t1` | Paper, Eq. 3 | a claim | [1, 2] | [1, 2] | – | **confirmed** |" in md
     assert "t1" in checks.markdown_table(checks.records(), columns="ledger")
 
 
 def test_pipes_are_escaped_in_tables(run):
     lib.check("p1", "s", "E||x_l||^2 = 1", measured=1.0, expected=1.0, tol=0, kind="exact")
     row = [l for l in checks.markdown_table(checks.records()).splitlines() if "p1" in l][0]
-    assert row.count("|") - row.count("\\|") == 6  # six cell borders, the statement's pipes escaped
+    assert row.count("|") - row.count("\\|") == 8  # eight cell borders, the statement's pipes escaped
 
 
 def test_one_sided_relations(run):
@@ -113,3 +113,41 @@ def test_one_sided_relations(run):
         lib.check("x", "s", "bad", measured=1.0, expected=1.0, tol=0.0, relation="gt", kind="exact")
     table = lib.checks.markdown_table(lib.checks.records(), columns="ledger")
     assert "≥ 0" in table and "≤ 2" in table
+
+
+def test_k_sigma_false_failure_rate():
+    assert checks.k_sigma() == pytest.approx(3.2905, abs=1e-4)
+    assert checks.k_sigma(two_sided=False) == pytest.approx(3.0902, abs=1e-4)
+    assert checks.k_sigma(df=6) == pytest.approx(5.9588, abs=1e-3)
+    assert checks.k_sigma(df=6, two_sided=False) == pytest.approx(5.2076, abs=1e-3)
+
+
+def test_not_resolved_records_effect_and_se(run):
+    rec = lib.check("u1", "s", "A beats B", measured=-0.02, expected=0.0, tol=0.0, relation="ge", se=0.03,
+                    kind="reproduction", outcome=checks.NOT_RESOLVED)
+    assert rec["passed"] and rec["status"] == checks.NOT_RESOLVED and rec["se"] == 0.03 and rec["measured"] == -0.02
+    assert "± 0.03" in rec.summary() and "± 0.03" in checks.markdown_table([rec])
+    with pytest.raises(ValueError, match="se"):
+        lib.check("u2", "s", "no se", measured=0.1, expected=0.0, tol=0.0, kind="reproduction", outcome=checks.NOT_RESOLVED)
+    with pytest.raises(AssertionError, match="finite"):
+        lib.check("u3", "s", "nan", measured=float("nan"), expected=0.0, tol=0.0, se=0.1, kind="reproduction",
+                  outcome=checks.NOT_RESOLVED)
+
+
+def test_one_sided_record_keeps_both_quantities(run):
+    rec = lib.check("q1", "s", "acc_a >= acc_b", measured=0.8, expected=0.7, tol=0.05, relation="ge", kind="statistical")
+    assert rec["measured"] == 0.8 and rec["expected"] == 0.7 and rec["margin"] == pytest.approx(0.1)
+
+
+def test_check_table_one_record_per_cell(run):
+    recs = checks.check_table("tab", "Paper, Table 1", "GSC", ["a", "b", "c"], measured=[1.0, 2.0, 3.1],
+                              expected=[1.0, 2.0, 3.0], tol=0.2, paper_value=[1.0, 2.0, 3.0], kind="statistical")
+    assert [r["claim"] for r in recs] == ["tab:a", "tab:b", "tab:c"] and recs[2]["paper_value"] == 3.0
+    with pytest.raises(AssertionError, match="1 of 3 cells"):
+        checks.check_table("bad", "s", "x", ["a", "b", "c"], measured=[1.0, 5.0, 3.0], expected=[1.0, 2.0, 3.0],
+                           tol=0.2, kind="statistical")
+    # every cell is in the ledger, the failing one too
+    ids = {r["claim"]: r["status"] for r in checks.records()}
+    assert ids["bad:a"] == "confirmed" and ids["bad:b"] == "FAILED" and ids["bad:c"] == "confirmed"
+    with pytest.raises(ValueError, match="2 values for 3 cells"):
+        checks.check_table("len", "s", "x", ["a", "b", "c"], measured=[1.0, 2.0], expected=1.0, tol=0.1, kind="exact")

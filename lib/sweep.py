@@ -1,0 +1,324 @@
+"""Seed sweeps on dask.distributed and the robustness ledger (``python -m lib sweep``).
+
+A verdict of the book is only worth something if it does not depend on the seed. A sweep runs
+every (chapter, seed) pair as its own job -- one ``python -m lib run`` of that chapter at that
+seed, in a private build folder, in a fresh process -- on a dask.distributed cluster: a
+:class:`distributed.LocalCluster` on this machine by default (``workers`` processes of one
+thread each; every job's torch/OpenMP threads are set so that workers x threads = cores, so the
+jobs do not fight over the cores), or an existing cluster reached by its scheduler address. With
+``gpu=True`` each job asks the cluster for one unit of the worker resource ``GPU``: start the
+workers of an existing cluster with ``--resources GPU=1``, one per GPU, each with its own
+``CUDA_VISIBLE_DEVICES`` (on a local cluster the sweep starts one worker per visible GPU and
+pins worker ``i`` to GPU ``i`` itself).
+
+The job sends back the executed notebook, the chapter's ledger and its timing; the client writes
+them under ``_build/sweep/<profile>/seed-<s>/`` (``<chapter>.ipynb`` or ``<chapter>.failed.ipynb``,
+``ledger/<chapter>.json``, ``<chapter>.job.json``), so remote workers need no shared disk -- only
+the same repository and packages. A job whose ``.job.json`` says it passed with the same
+parameters is not run again (resume); a failing job is recorded and the others go on.
+
+When the jobs are done :func:`robustness` reads every seed's ledgers and writes
+``_build/sweep/<profile>/robustness.json``: per claim the verdict at each seed, the spread of the
+measured quantity, and whether the verdict is the same at every seed. The sweep fails (exit
+status 1) when any job failed or any claim's verdict differs between seeds; the book's
+*robustness* page shows the latest sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import chapters
+from .checks import ROOT, build_dir
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def sweep_dir(profile: str) -> Path:
+    return build_dir() / "sweep" / profile
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"1,3,5"``, ``"0-2,101-103"`` -> sorted distinct non-negative seeds."""
+    seeds: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                seeds.update(range(lo, hi + 1))
+            else:
+                seeds.add(int(part))
+        except ValueError:
+            raise ValueError(f"--seeds {text!r}: use seeds and ranges of non-negative integers, e.g. 0-9 or 1,3,101-103") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds {text!r}: use seeds and ranges of non-negative integers, e.g. 0-9 or 1,3,101-103")
+    return sorted(seeds)
+
+
+def _param_args(params: dict[str, Any]) -> list[str]:
+    out = []
+    for k, v in sorted(params.items()):
+        out += ["-p", k, repr(v)]
+    return out
+
+
+def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads: int,
+            pin_gpu: bool = False) -> dict:
+    """One (chapter, seed) job, run inside a Dask worker: ``python -m lib run`` in a fresh process
+    with a private build folder and ``threads`` torch/OpenMP threads (with ``pin_gpu``, on the GPU
+    whose index is the name of the local worker running it). Returns the executed (or failed)
+    notebook as text, the ledger records, the chapter's wall time and the error line."""
+    gpu_index = None
+    if pin_gpu:
+        from distributed import get_worker
+
+        gpu_index = int(get_worker().name)
+    with tempfile.TemporaryDirectory(prefix=f"sweep-{slug}-{seed}-") as tmp:
+        bdir = Path(tmp) / "_build"
+        # the kernel imports the same lib as this job (not another installed copy)
+        path = os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+        env = dict(os.environ, BOOK_BUILD_DIR=str(bdir), PYTHONPATH=path, **{v: str(threads) for v in THREAD_VARS})
+        if gpu_index is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpu_index)
+        cmd = [sys.executable, "-m", "lib", "run", slug, "--profile", profile, *_param_args({**params, "seed": seed})]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        job_wall = time.perf_counter() - t0
+        ex = bdir / "executed"
+        nb = ex / f"{slug}.ipynb"
+        failed_nb = ex / f"{slug}.failed.ipynb"
+        ledger = bdir / "ledger" / f"{slug}.json"
+        timings = json.loads((ex / "timings.json").read_text()).get(slug, {}) if (ex / "timings.json").exists() else {}
+        ok = res.returncode == 0 and nb.exists()
+        error = timings.get("error") or ("" if ok else (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1])
+        return {
+            "chapter": slug, "seed": seed, "profile": profile, "params": {k: repr(v) for k, v in sorted(params.items())},
+            "ok": ok, "error": error[:2000],
+            "wall_s": round(float(timings.get("wall_s", job_wall)), 2), "job_wall_s": round(job_wall, 2),
+            "notebook": (nb if ok else failed_nb).read_text() if (nb if ok else failed_nb).exists() else None,
+            "ledger": json.loads(ledger.read_text()) if ledger.exists() else [],
+            "host": os.uname().nodename, "threads": threads,
+        }
+
+
+def _job_paths(profile: str, slug: str, seed: int) -> dict[str, Path]:
+    d = sweep_dir(profile) / f"seed-{seed}"
+    return {"dir": d, "meta": d / f"{slug}.job.json", "nb": d / f"{slug}.ipynb", "failed": d / f"{slug}.failed.ipynb",
+            "ledger": d / "ledger" / f"{slug}.json"}
+
+
+def _finished(profile: str, slug: str, seed: int, params: dict[str, Any]) -> bool:
+    """A job already done: it passed, with the same parameters, and its files are all there."""
+    p = _job_paths(profile, slug, seed)
+    if not (p["meta"].exists() and p["nb"].exists() and p["ledger"].exists()):
+        return False
+    meta = json.loads(p["meta"].read_text())
+    return bool(meta.get("ok")) and meta.get("params") == {k: repr(v) for k, v in sorted(params.items())}
+
+
+def _store(result: dict) -> None:
+    """Write one job's notebook, ledger and metadata where the sweep keeps them (atomically)."""
+    p = _job_paths(result["profile"], result["chapter"], result["seed"])
+    p["ledger"].parent.mkdir(parents=True, exist_ok=True)
+
+    def put(path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+    keep, drop = (p["nb"], p["failed"]) if result["ok"] else (p["failed"], p["nb"])
+    drop.unlink(missing_ok=True)
+    if result["notebook"] is not None:
+        put(keep, result["notebook"])
+    put(p["ledger"], json.dumps(result["ledger"], indent=1))
+    meta = {k: v for k, v in result.items() if k not in ("notebook", "ledger")}
+    put(p["meta"], json.dumps(meta, indent=1))
+
+
+def _client(scheduler: str | None, workers: int, threads: int, gpu: bool):
+    """A dask.distributed client: to ``scheduler`` if given, else to a new LocalCluster of
+    ``workers`` single-threaded processes (with ``gpu``, one worker per visible GPU, each
+    offering the resource ``GPU=1``)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    resources = {"GPU": 1} if gpu else None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                           dashboard_address=None, resources=resources, silence_logs=40)
+    return Client(cluster), cluster
+
+
+def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile: str = "quick",
+        params: dict[str, Any] | None = None, *, workers: int | None = None, scheduler: str | None = None,
+        gpu: bool = False, progress: bool = True, out=sys.stdout) -> dict:
+    """Run every (chapter, seed) not already finished on Dask, store the results, write and
+    return the robustness ledger. ``robustness['ok']`` is False when a job failed or a verdict
+    differs between seeds."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    from . import runner
+
+    slugs = list(slugs or chapters.CHAPTERS)
+    seeds = sorted(set(int(s) for s in seeds))
+    params = dict(params or {})
+    if "seed" in params or "profile" in params:
+        raise ValueError("give seeds with --seeds and the profile with --profile, not with -p")
+    runner.preflight(slugs, profile, params)  # bad parameters fail before any worker starts
+    cores = os.cpu_count() or 1
+    gpu_count = 0
+    if gpu:
+        import torch
+
+        gpu_count = torch.cuda.device_count()
+        if not scheduler and gpu_count == 0:
+            raise ValueError("--gpu was given, but torch sees no CUDA GPU on this machine; "
+                             "leave --gpu out to sweep on the CPU, or give --scheduler of a cluster with GPU workers")
+    if workers is None:
+        workers = gpu_count if (gpu and not scheduler) else max(1, min(cores, len(slugs) * len(seeds)))
+    if workers < 1:
+        raise ValueError(f"--workers {workers}: need at least one worker")
+    threads = max(1, cores // workers)
+    todo = [(s, seed) for seed in seeds for s in slugs if not _finished(profile, s, seed, params)]
+    done = len(slugs) * len(seeds) - len(todo)
+    where = scheduler or f"LocalCluster, {workers} worker(s) x {threads} torch thread(s)"
+    print(f"sweep {profile}: {len(slugs)} chapter(s) x {len(seeds)} seed(s); {done} already done, "
+          f"{len(todo)} to run on {where}", file=out, flush=True)
+    t0 = time.perf_counter()
+    if todo:
+        client, cluster = _client(scheduler, workers, threads, gpu)
+        try:
+            local_gpus = gpu and not scheduler
+            kw: dict[str, Any] = {"resources": {"GPU": 1}} if gpu else {}
+            futures = [client.submit(run_job, slug, seed, profile, params, threads, local_gpus,
+                                     key=f"{slug}-seed-{seed}-{profile}", pure=False, **kw) for slug, seed in todo]
+            bar = tqdm(total=len(futures), desc="sweep jobs", unit="job", disable=not progress, file=sys.stderr)
+            for fut in as_completed(futures):
+                try:
+                    res = fut.result()
+                except Exception as e:  # the worker died, ...: record it as a failed job
+                    slug, seed = todo[futures.index(fut)]
+                    res = {"chapter": slug, "seed": seed, "profile": profile, "ok": False, "notebook": None, "ledger": [],
+                           "params": {k: repr(v) for k, v in sorted(params.items())}, "error": f"{type(e).__name__}: {e}",
+                           "wall_s": None, "job_wall_s": None}
+                _store(res)
+                bar.update(1)
+                status = "ok" if res["ok"] else "FAILED"
+                wall = f"{res['wall_s']:8.1f} s" if res.get("wall_s") is not None else "       - s"
+                bar.write(f"{res['chapter']:<24} seed {res['seed']:<5} {status:<7} {wall}"
+                          + (f"   {res['error'].splitlines()[0][:300]}" if res["error"] else ""), file=out)
+            bar.close()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    wall = time.perf_counter() - t0
+    rob = robustness(profile, slugs, seeds, params, sweep_wall_s=wall if todo else None, workers=workers)
+    print(summary(rob), file=out, flush=True)
+    return rob
+
+
+def _verdicts(profile: str, slug: str, seeds: list[int]) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Per seed, the job metadata and the ledger records of ``slug`` keyed by claim id."""
+    metas, recs = {}, {}
+    for seed in seeds:
+        p = _job_paths(profile, slug, seed)
+        metas[seed] = json.loads(p["meta"].read_text()) if p["meta"].exists() else {"ok": False, "error": "not run"}
+        recs[seed] = {r["claim"]: r for r in json.loads(p["ledger"].read_text())} if p["ledger"].exists() else {}
+    return metas, recs
+
+
+def _scalar(x: Any) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    return None
+
+
+def robustness(profile: str, slugs: list[str], seeds: list[int], params: dict[str, Any] | None = None,
+               *, sweep_wall_s: float | None = None, workers: int | None = None) -> dict:
+    """Gather every seed's ledgers into ``_build/sweep/<profile>/robustness.json`` and return it.
+
+    For each claim: its status at every seed (``missing`` where the chapter stopped before it),
+    whether that status is the same at all seeds, and -- for a scalar measured quantity -- its
+    mean, standard deviation, minimum and maximum over the seeds (with the expected value and
+    the paper's value of the first seed's record, for reference)."""
+    claims, jobs = [], []
+    for slug in slugs:
+        metas, recs = _verdicts(profile, slug, seeds)
+        for seed in seeds:
+            m = metas[seed]
+            jobs.append({"chapter": slug, "seed": seed, "ok": bool(m.get("ok")), "wall_s": m.get("wall_s"),
+                         "error": m.get("error", "")})
+        order: list[str] = []
+        for seed in seeds:
+            order += [c for c in recs[seed] if c not in order]
+        for cid in order:
+            per = {seed: recs[seed].get(cid) for seed in seeds}
+            status = {str(seed): (r["status"] if r else "missing") for seed, r in per.items()}
+            first = next(r for r in per.values() if r)
+            vals = [_scalar(r.get("measured")) for r in per.values() if r]
+            vals = [v for v in vals if v is not None and np.isfinite(v)]
+            entry = {"chapter": slug, "claim": cid, "source": first["source"], "statement": first["statement"],
+                     "kind": first["kind"], "status": status,
+                     "consistent": len(set(status.values())) == 1 and "FAILED" not in status.values()
+                     and "missing" not in status.values(),
+                     "expected": first.get("expected"), "paper_value": first.get("paper_value")}
+            if vals:
+                entry["measured"] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                                     "min": float(np.min(vals)), "max": float(np.max(vals)), "n": len(vals)}
+            claims.append(entry)
+    walls = [j["wall_s"] for j in jobs if j["wall_s"] is not None]
+    rob = {
+        "profile": profile, "seeds": seeds, "chapters": slugs, "params": {k: repr(v) for k, v in sorted((params or {}).items())},
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"), "workers": workers,
+        "sweep_wall_s": None if sweep_wall_s is None else round(sweep_wall_s, 1),
+        "sum_job_wall_s": round(float(sum(walls)), 1) if walls else None,
+        "jobs": jobs, "claims": claims,
+        "failed_jobs": [f"{j['chapter']} seed {j['seed']}" for j in jobs if not j["ok"]],
+        "inconsistent": [f"{c['chapter']}:{c['claim']}" for c in claims if not c["consistent"]],
+    }
+    rob["ok"] = not rob["failed_jobs"] and not rob["inconsistent"]
+    d = sweep_dir(profile)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / ".robustness.json.tmp"
+    tmp.write_text(json.dumps(rob, indent=1))
+    os.replace(tmp, d / "robustness.json")
+    return rob
+
+
+def summary(rob: dict) -> str:
+    """A few lines: how many claims, how many the same at every seed, which are not."""
+    n, bad = len(rob["claims"]), rob["inconsistent"]
+    lines = [f"robustness ({rob['profile']}, seeds {', '.join(map(str, rob['seeds']))}): {n - len(bad)} of {n} claims "
+             f"have the same verdict at every seed; {len(rob['failed_jobs'])} failed job(s)"]
+    if rob.get("sweep_wall_s") is not None:
+        lines.append(f"  wall time {rob['sweep_wall_s']:.0f} s on {rob['workers']} worker(s); the jobs' own wall times add up to "
+                     f"{rob['sum_job_wall_s']:.0f} s")
+    for j in rob["failed_jobs"]:
+        lines.append(f"  failed job: {j}")
+    for c in rob["claims"]:
+        if not c["consistent"]:
+            lines.append(f"  differs: {c['chapter']}:{c['claim']}  " + ", ".join(f"{s}={v}" for s, v in c["status"].items()))
+    lines.append(f"  written to {sweep_dir(rob['profile']) / 'robustness.json'}")
+    return "\n".join(lines)
+
+
+def latest() -> dict | None:
+    """The most recently written robustness ledger of any profile, or None when no sweep ran."""
+    paths = sorted(build_dir().glob("sweep/*/robustness.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(paths[-1].read_text()) if paths else None
