@@ -30,7 +30,7 @@ from urllib.parse import unquote, urldefrag, urlparse
 from . import chapters
 from .checks import build_dir
 
-PAGES = ("book/intro.html", "book/ledger.html", "book/errata.html")
+PAGES = ("book/intro.html", "book/ledger.html", "book/robustness.html", "book/errata.html")
 
 
 def chromium_path() -> str:

@@ -193,7 +193,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
     within = bool(finite and np.all(err <= bound))
     if outcome == NOT_RESOLVED:
         s_ = _as_array(se)
-        passed = bool(finite and np.all(np.isfinite(s_)) and np.all(s_ > 0))
+        passed = bool(finite and np.all(np.isfinite(s_)) and np.all(s_ >= 0))
     elif outcome == "not reproduced":
         passed = bool(finite and not within)
     else:
@@ -224,7 +224,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
         return rec, ""
     what = "relative " if relative else ""
     if outcome == NOT_RESOLVED:
-        return rec, (f"claim {claim!r} ({source}): the effect or its standard error is not a finite positive number "
+        return rec, (f"claim {claim!r} ({source}): the effect or its standard error is not a finite number (se >= 0) "
                      f"(measured {rec['measured']!r}, se {rec['se']!r})")
     if outcome == "not reproduced":
         return rec, (f"claim {claim!r} ({source}) was recorded as NOT reproduced, but the measurement now "
@@ -288,6 +288,44 @@ def check(
     """
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
                          outcome=outcome, paper_value=paper_value, note=note, se=se)
+    _keep([rec])
+    if msg:
+        raise AssertionError(msg)
+    return rec
+
+
+def welch(a: Any, b: Any) -> tuple[float, float, float]:
+    """Difference of means of two independent samples, its standard error and the
+    Welch-Satterthwaite degrees of freedom: ``(mean(a) - mean(b), se, df)``."""
+    a, b = _as_array(a).ravel(), _as_array(b).ravel()
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
+    return float(a.mean() - b.mean()), se, float(df)
+
+
+def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *, min_effect: float, resolved: bool,
+                     outcome: str = "confirmed", p: float = FALSE_FAILURE, kind: str = "reproduction",
+                     paper_value: Any = None, note: str = "") -> Record:
+    """A claim that ``A`` exceeds ``B`` by at least ``min_effect`` (e.g. "residual nets train to a
+    higher accuracy than plain nets", with the gap the paper shows), from independent samples
+    ``a``, ``b`` (one value per network or run).
+
+    ``measured`` is the difference of the means and ``se`` its Welch standard error; ``k`` is the
+    one-sided Student-t quantile (Welch degrees of freedom) for a false-failure probability ``p``.
+    ``"confirmed"`` asserts ``diff >= min_effect - k se`` (it fails by chance with probability at
+    most ``p`` when the true gap is ``min_effect`` or more); ``"not reproduced"`` asserts the
+    complement, ``diff < min_effect - k se`` (the paper's gap is excluded at level ``p``). With
+    ``min_effect = 0`` a confirmation says only that the ordering is not significantly reversed:
+    give the paper's gap where it shows one. When the
+    run is too small for either to mean anything, the chapter passes ``resolved=False`` -- decided
+    from the run's sample sizes, never from the profile -- and the record is ``"not resolved at this
+    scale"``: the difference and its standard error are kept, nothing is asserted about its sign."""
+    diff, se, df = welch(a, b)
+    k = k_sigma(p, two_sided=False, df=df)
+    rec, msg = _evaluate(claim, source, statement, diff, min_effect, k * se, kind, relation="ge",
+                         outcome=outcome if resolved else NOT_RESOLVED, paper_value=paper_value, note=note, se=se,
+                         extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)]})
     _keep([rec])
     if msg:
         raise AssertionError(msg)

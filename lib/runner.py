@@ -30,7 +30,7 @@ from .checks import ROOT, build_dir
 from .runtime import resolve, resolve_device
 
 BOOK = ROOT / "book"
-PAGES = ("ledger", "errata")  # notebook pages that are not chapters, executed after them, without parameters
+PAGES = ("ledger", "robustness", "errata")  # notebook pages that are not chapters, executed after them, without parameters
 COMMON = ("profile", "device", "seed")
 
 

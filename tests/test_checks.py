@@ -151,3 +151,17 @@ def test_check_table_one_record_per_cell(run):
     assert ids["bad:a"] == "confirmed" and ids["bad:b"] == "FAILED" and ids["bad:c"] == "confirmed"
     with pytest.raises(ValueError, match="2 values for 3 cells"):
         checks.check_table("len", "s", "x", ["a", "b", "c"], measured=[1.0, 2.0], expected=1.0, tol=0.1, kind="exact")
+
+
+def test_check_difference(run):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.1, 10), rng.normal(0.5, 0.1, 10)
+    rec = checks.check_difference("d1", "s", "A > B by 0.3", a, b, min_effect=0.3, resolved=True)
+    diff, se, df = checks.welch(a, b)
+    assert rec["measured"] == pytest.approx(diff) and rec["se"] == pytest.approx(se) and 9 <= df <= 18
+    assert rec["tolerance"] == pytest.approx(checks.k_sigma(two_sided=False, df=df) * se)
+    with pytest.raises(AssertionError):  # a gap of 1.0 is excluded by these samples
+        checks.check_difference("d2", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True)
+    checks.check_difference("d3", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True, outcome="not reproduced")
+    rec = checks.check_difference("d4", "s", "A > B by 1", a, b, min_effect=1.0, resolved=False)
+    assert rec["status"] == checks.NOT_RESOLVED and rec["passed"]

@@ -1,0 +1,70 @@
+"""lib.sweep: seeds x chapters on dask.distributed, resume, and the robustness ledger."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lib import sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_parse_seeds():
+    assert sweep.parse_seeds("0-3") == [0, 1, 2, 3]
+    assert sweep.parse_seeds("1,3,101-103") == [1, 3, 101, 102, 103]
+    for bad in ("", "a", "3-1", "-1", "1,,x"):
+        with pytest.raises(ValueError, match="--seeds"):
+            sweep.parse_seeds(bad)
+
+
+def _fake_job(profile, slug, seed, statuses, measured):
+    sweep._store({"chapter": slug, "seed": seed, "profile": profile, "params": {}, "ok": True, "error": "", "wall_s": 1.0,
+                  "job_wall_s": 1.0, "notebook": "{}",
+                  "ledger": [{"claim": c, "source": "s", "statement": "x", "kind": "statistical", "status": st,
+                              "measured": measured, "expected": 0.0, "paper_value": None}
+                             for c, st in statuses.items()]})
+
+
+def test_robustness_flags_a_verdict_that_differs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    _fake_job("quick", "preliminaries", 1, {"a": "confirmed", "b": "confirmed"}, 1.0)
+    _fake_job("quick", "preliminaries", 2, {"a": "confirmed", "b": "FAILED"}, 3.0)
+    rob = sweep.robustness("quick", ["preliminaries"], [1, 2])
+    assert rob["inconsistent"] == ["preliminaries:b"] and not rob["ok"]
+    a = next(c for c in rob["claims"] if c["claim"] == "a")
+    assert a["consistent"] and a["measured"]["mean"] == 2.0 and a["measured"]["min"] == 1.0 and a["measured"]["max"] == 3.0
+    assert json.loads((tmp_path / "_build" / "sweep" / "quick" / "robustness.json").read_text())["inconsistent"] == ["preliminaries:b"]
+    # a seed whose job never ran is a failed job, and its claims are missing there
+    rob = sweep.robustness("quick", ["preliminaries"], [1, 2, 3])
+    assert "preliminaries seed 3" in rob["failed_jobs"] and "preliminaries:a" in rob["inconsistent"]
+
+
+def test_bad_sweep_arguments_fail_fast(tmp_path):
+    env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
+    for args, match in ((["--seeds", "x"], "--seeds"), (["-p", "depth", "-1"], "depth"), (["-p", "seed", "3"], "--seeds")):
+        res = subprocess.run([sys.executable, "-m", "lib", "sweep", "preliminaries", *args], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and match in res.stderr and "Traceback" not in res.stderr
+
+
+def test_sweep_on_a_local_dask_cluster_and_resume(tmp_path):
+    """Two unseen seeds of the preliminaries on a LocalCluster of two workers; then a second call
+    finds both jobs done and runs nothing."""
+    env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
+    cmd = [sys.executable, "-m", "lib", "sweep", "preliminaries", "--seeds", "5,6", "--workers", "2", "--no-progress"]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "LocalCluster, 2 worker(s)" in res.stdout
+    d = tmp_path / "_build" / "sweep" / "quick"
+    for seed in (5, 6):
+        assert (d / f"seed-{seed}" / "preliminaries.ipynb").exists()
+        recs = json.loads((d / f"seed-{seed}" / "ledger" / "preliminaries.json").read_text())
+        assert recs and all(r["seed"] == seed for r in recs)
+    rob = json.loads((d / "robustness.json").read_text())
+    assert rob["ok"] and rob["seeds"] == [5, 6] and all(c["consistent"] for c in rob["claims"])
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "2 already done, 0 to run" in again.stdout
