@@ -38,7 +38,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import chapters
-from .checks import ROOT, build_dir
+from .checks import OUTCOMES, ROOT, build_dir
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -322,3 +322,60 @@ def latest() -> dict | None:
     """The most recently written robustness ledger of any profile, or None when no sweep ran."""
     paths = sorted(build_dir().glob("sweep/*/robustness.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(paths[-1].read_text()) if paths else None
+
+
+VERDICTS = (*OUTCOMES, "FAILED", "missing")
+_COLOURS = ("#4c9f70", "#9ccf8a", "#5b7fc7", "#d9d9d9", "#d1495b", "#ffffff")
+
+
+def headline(rob: dict | None) -> str:
+    """One Markdown paragraph on the sweep (or the plain statement that none was run)."""
+    if rob is None:
+        return ("**No seed sweep has been run for this build.** Run `python -m lib sweep --seeds 0-9` "
+                "(then `python -m lib build --no-execute`) to fill this page.")
+    n, bad = len(rob["claims"]), rob["inconsistent"]
+    return (f"Sweep of the **{rob['profile']}** profile, seeds {', '.join(map(str, rob['seeds']))}, written {rob['written']}: "
+            f"**{n - len(bad)} of {n} claims** have the same verdict at every seed; {len(rob['failed_jobs'])} job(s) failed"
+            + (f" ({', '.join(rob['failed_jobs'])})" if rob["failed_jobs"] else "") + "."
+            + (f" Wall time {rob['sweep_wall_s']:.0f} s on {rob['workers']} worker(s)." if rob.get("sweep_wall_s") else ""))
+
+
+def heatmap(rob: dict):
+    """The claims x seeds picture of a robustness ledger (seaborn heatmap, one colour per verdict)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    codes = {s: i for i, s in enumerate(VERDICTS)}
+    seeds = [str(s) for s in rob["seeds"]]
+    grid = np.array([[codes[c["status"][s]] for s in seeds] for c in rob["claims"]])
+    labels = [f"{c['chapter']}: {c['claim']}" for c in rob["claims"]]
+    fig, ax = plt.subplots(figsize=(2.2 + 0.35 * len(seeds), 0.16 * len(labels) + 1.2))
+    sns.heatmap(grid, ax=ax, cmap=sns.color_palette(list(_COLOURS), as_cmap=True), vmin=-0.5, vmax=len(codes) - 0.5,
+                linewidths=0.3, linecolor="white", xticklabels=seeds, yticklabels=labels)
+    cb = ax.collections[0].colorbar
+    cb.set_ticks(range(len(codes)))
+    cb.set_ticklabels(list(codes))
+    ax.set(xlabel="seed", ylabel="", title="verdict of every claim at every seed")
+    ax.tick_params(axis="y", labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def markdown_table(rob: dict) -> str:
+    """Per claim: the verdicts and how often, whether they agree, and the measured spread."""
+    from .checks import _fmt
+
+    def fmt(x: Any) -> str:
+        return "–" if x is None else _fmt(x)
+
+    rows = ["| chapter | claim | verdicts | same at every seed | measured: mean ± sd (min – max) | compared with | paper |",
+            "|---|---|---|---|---|---|---|"]
+    for c in rob["claims"]:
+        counts: dict[str, int] = {}
+        for v in c["status"].values():
+            counts[v] = counts.get(v, 0) + 1
+        m = c.get("measured")
+        spread = f"{m['mean']:.4g} ± {m['sd']:.2g} ({m['min']:.4g} – {m['max']:.4g})" if m else "–"
+        rows.append(f"| {c['chapter']} | `{c['claim']}` | " + ", ".join(f"{k} ×{v}" for k, v in counts.items())
+                    + f" | {'yes' if c['consistent'] else '**no**'} | {spread} | {fmt(c['expected'])} | {fmt(c['paper_value'])} |")
+    return "\n".join(rows)

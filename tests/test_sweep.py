@@ -68,3 +68,16 @@ def test_sweep_on_a_local_dask_cluster_and_resume(tmp_path):
     assert rob["ok"] and rob["seeds"] == [5, 6] and all(c["consistent"] for c in rob["claims"])
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "2 already done, 0 to run" in again.stdout
+
+
+def test_robustness_page_pieces(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    assert sweep.latest() is None and "No seed sweep has been run" in sweep.headline(None)
+    _fake_job("quick", "preliminaries", 1, {"a": "confirmed"}, 1.0)
+    _fake_job("quick", "preliminaries", 2, {"a": "not reproduced"}, 2.0)
+    sweep.robustness("quick", ["preliminaries"], [1, 2])
+    rob = sweep.latest()
+    assert "0 of 1 claims" in sweep.headline(rob)
+    assert "| preliminaries | `a` | confirmed ×1, not reproduced ×1 | **no** |" in sweep.markdown_table(rob)
+    fig = sweep.heatmap(rob)
+    assert fig.axes[0].collections[0].get_array().size == 2
