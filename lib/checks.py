@@ -105,7 +105,7 @@ class Record(dict):
                     f"± {_fmt(self['se'])} (1 s.e.); nothing is asserted about its sign at this size")
         tol = self["tolerance"]
         tol = max(tol) if isinstance(tol, list) else tol
-        rel = " (relative)" if self.get("relative") else ""
+        rel = " (relative)" if self.get("relative") else (" (on the log scale)" if self.get("log_scale") else "")
         relation = self.get("relation", "eq")
         if relation != "eq":
             sign = ">=" if relation == "ge" else "<="
@@ -163,8 +163,18 @@ def k_sigma(p: float = FALSE_FAILURE, *, two_sided: bool = True, df: float | Non
     return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
 
 
+def k_family(n: int, p: float = FALSE_FAILURE, *, two_sided: bool = True, df: float | None = None) -> float:
+    """:func:`k_sigma` for a claim made of ``n`` compared numbers (a reproduced table): Bonferroni's
+    per-number level ``p / n`` keeps the chance that *any* of them fails by chance below ``p``, so a
+    table of 100 cells is as safe in a ten-seed sweep as a single number."""
+    if n < 1:
+        raise ValueError(f"k_family needs at least one compared number, got n={n}")
+    return k_sigma(p / n, two_sided=two_sided, df=df)
+
+
 def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relative=False, relation="eq",
-              outcome="confirmed", paper_value=None, note="", se=None, extra=None) -> tuple[Record, str]:
+              outcome="confirmed", paper_value=None, note="", se=None, extra=None,
+              log_scale=False) -> tuple[Record, str]:
     """The record of one claim and, when it fails, the message (empty when it passes)."""
     run = _state["run"]
     if run is None:
@@ -182,6 +192,14 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
     m, e, t = _as_array(measured), _as_array(expected), _as_array(tol)
     if np.any(t < 0) or np.any(~np.isfinite(t)):
         raise ValueError(f"claim {claim!r}: tolerance must be finite and non-negative, got {tol!r}")
+    if log_scale:
+        if relative:
+            raise ValueError(f"claim {claim!r}: log_scale already compares ratios; do not combine it with relative")
+        if np.any(e <= 0):
+            raise ValueError(f"claim {claim!r}: log_scale needs positive expected values, got {expected!r}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(m > 0, np.log(np.where(m > 0, m, 1.0)), np.nan)
+        e = np.log(e)
     if relation == "eq":
         err = np.abs(m - e)
     elif relation == "ge":
@@ -209,6 +227,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
         "paper_value": _plain(paper_value),
         "tolerance": _plain(tol),
         "relative": relative,
+        "log_scale": log_scale,
         "relation": relation,
         "margin": _plain(m - e) if relation != "eq" else None,
         "se": _plain(se),
@@ -222,7 +241,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
     })
     if passed:
         return rec, ""
-    what = "relative " if relative else ""
+    what = "relative " if relative else ("log-scale " if log_scale else "")
     if outcome == NOT_RESOLVED:
         return rec, (f"claim {claim!r} ({source}): the effect or its standard error is not a finite number (se >= 0) "
                      f"(measured {rec['measured']!r}, se {rec['se']!r})")
@@ -262,6 +281,7 @@ def check(
     paper_value: Any = None,
     note: str = "",
     se: Any = None,
+    log_scale: bool = False,
 ) -> Record:
     """Check one claim, record it in the ledger, raise ``AssertionError`` if it fails.
 
@@ -285,9 +305,11 @@ def check(
         where ``expected`` is the corrected value).
     se : the standard error of ``measured`` (statistical claims; required for
         ``"not resolved at this scale"``).
+    log_scale : compare ``log(measured)`` with ``log(expected)`` (``tol`` in log units, i.e. a
+        factor ``exp(tol)`` either way); the record keeps the quantities themselves.
     """
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
-                         outcome=outcome, paper_value=paper_value, note=note, se=se)
+                         outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale)
     _keep([rec])
     if msg:
         raise AssertionError(msg)
@@ -347,13 +369,16 @@ def check_table(
     se: Any = None,
     relative: bool = False,
     relation: str = "eq",
-    note: str = "",
+    note: Any = "",
+    log_scale: bool = False,
 ) -> list[Record]:
     """Check a reproduced table cell by cell: one ledger record per cell, with id
     ``"<claim>:<cell>"`` and the statement ``"<statement> [<cell>]"``.
 
-    ``measured``, ``expected``, ``tol``, ``paper_value``, ``se`` and ``outcome`` are one value per
-    cell (or one value for all). Every cell is recorded before the first failure is raised, so the
+    ``measured``, ``expected``, ``tol``, ``paper_value``, ``se``, ``outcome`` and ``note`` are one
+    value per cell (or one value for all). A table is one claim of many numbers: set its
+    statistical tolerances with :func:`k_family` so that the whole table, not each cell, fails by
+    chance with probability at most 1e-3. Every cell is recorded before the first failure is raised, so the
     ledger shows the whole table even when a cell fails."""
     cells = list(cells)
     n = len(cells)
@@ -369,13 +394,13 @@ def check_table(
         return vals
 
     cols = {k: per_cell(v, k) for k, v in dict(measured=measured, expected=expected, tol=tol, paper_value=paper_value,
-                                                se=se, outcome=outcome).items()}
+                                                se=se, outcome=outcome, note=note).items()}
     recs, msgs = [], []
     for i, cell in enumerate(cells):
         rec, msg = _evaluate(f"{claim}:{cell}", source, f"{statement} [{cell}]", cols["measured"][i], cols["expected"][i],
                              cols["tol"][i], kind, relative=relative, relation=relation, outcome=cols["outcome"][i],
-                             paper_value=cols["paper_value"][i], note=note, se=cols["se"][i],
-                             extra={"table": claim, "cell": cell})
+                             paper_value=cols["paper_value"][i], note=cols["note"][i], se=cols["se"][i],
+                             extra={"table": claim, "cell": cell}, log_scale=log_scale)
         recs.append(rec)
         if msg:
             msgs.append(msg)
@@ -445,7 +470,7 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         rows = [
             f"| {r['chapter']} | <a id=\"claim-{r['chapter']}-{r['claim'].replace(':', '-')}\"></a>`{r['claim']}` | {r['source']} | "
             f"{r['kind']} | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
-            f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else ''} | **{r['status']}** | {r['seed']} |"
+            f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | **{r['status']}** | {r['seed']} |"
             for r in recs
         ]
     return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"

@@ -165,3 +165,32 @@ def test_check_difference(run):
     checks.check_difference("d3", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True, outcome="not reproduced")
     rec = checks.check_difference("d4", "s", "A > B by 1", a, b, min_effect=1.0, resolved=False)
     assert rec["status"] == checks.NOT_RESOLVED and rec["passed"]
+
+
+def test_log_scale_compares_ratios_and_keeps_the_quantities(run):
+    rec = lib.check("lg", "P", "x", measured=110.0, expected=100.0, tol=0.1, kind="statistical", log_scale=True)
+    assert rec["passed"] and rec["measured"] == 110.0 and rec["expected"] == 100.0 and rec["log_scale"]
+    assert abs(rec["max_error"] - np.log(1.1)) < 1e-12
+    with pytest.raises(AssertionError, match="log-scale tolerance"):
+        lib.check("lg2", "P", "x", measured=90.0, expected=100.0, tol=0.1, kind="statistical", log_scale=True)
+    with pytest.raises(AssertionError):                      # a non-positive measurement never agrees on the log scale
+        lib.check("lg3", "P", "x", measured=-1.0, expected=100.0, tol=10.0, kind="statistical", log_scale=True)
+    with pytest.raises(ValueError, match="positive expected"):
+        lib.check("lg4", "P", "x", measured=1.0, expected=0.0, tol=1.0, kind="statistical", log_scale=True)
+
+
+def test_k_family_keeps_the_claim_level():
+    from scipy import stats
+
+    assert lib.k_family(1) == pytest.approx(lib.k_sigma())
+    k = lib.k_family(50, df=7)
+    assert 2 * 50 * stats.t.sf(k, 7) == pytest.approx(1e-3)   # 50 two-sided cells at 1e-3 / 50 each
+    assert lib.k_family(50) > lib.k_sigma()
+    with pytest.raises(ValueError):
+        lib.k_family(0)
+
+
+def test_check_table_per_cell_notes_and_outcomes(run):
+    recs = lib.check_table("t", "P", "x", ["a", "b"], measured=[1.0, 5.0], expected=[1.0, 1.0], tol=0.1, kind="exact",
+                           outcome=["confirmed", "not reproduced"], note=["na", "nb"])
+    assert [r["note"] for r in recs] == ["na", "nb"] and [r["status"] for r in recs] == ["confirmed", "not reproduced"]
