@@ -2,7 +2,7 @@
 
     python -m lib list                       chapters, their parameters, quick and paper values
     python -m lib run [CHAPTER ...] [--profile quick|paper] [-p NAME VALUE ...]
-    python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute]
+    python -m lib build [CHAPTER ...] [--profile ...] [-p ...] [--no-execute | --from-sweep SEED]
     python -m lib sweep [CHAPTER ...] --seeds 0-9 [--profile ...] [-p ...] [--workers N | --scheduler tcp://HOST:PORT] [--gpu]
     python -m lib bench [--device auto|cpu|cuda] [--size full|tiny]
     python -m lib check-html [--html DIR] [--screenshots DIR]   the built book in headless Chromium
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="set a parameter, e.g. -p seed 3 -p depth 30 -p device cuda")
         if name == "build":
             p.add_argument("--no-execute", action="store_true", help="build from the notebooks already in _build/executed")
+            p.add_argument("--from-sweep", type=int, default=None, metavar="SEED",
+                           help="build from the notebooks and ledgers that a sweep of --profile ran at SEED (no execution)")
     sw = sub.add_parser("sweep", help="run chapters x seeds on dask.distributed; write the robustness ledger")
     sw.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
     sw.add_argument("--seeds", default="0-9", help="seeds and ranges, e.g. 0-9 or 1,2,101-103 (default 0-9)")
@@ -92,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "run":
             ok = runner.run(args.chapters or None, args.profile, params)
         else:
-            ok = runner.build(args.chapters or None, args.profile, params, execute=not args.no_execute)
+            if args.from_sweep is not None:
+                from . import sweep
+
+                if params or args.chapters or args.no_execute:
+                    raise ValueError("--from-sweep builds every chapter as the sweep ran it: give no chapters, -p or --no-execute")
+                sweep.stage_seed(args.profile, args.from_sweep)
+            ok = runner.build(args.chapters or None, args.profile, params,
+                              execute=not args.no_execute and args.from_sweep is None)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

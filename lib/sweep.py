@@ -119,6 +119,28 @@ def _job_paths(profile: str, slug: str, seed: int) -> dict[str, Path]:
             "ledger": d / "ledger" / f"{slug}.json"}
 
 
+def stage_seed(profile: str, seed: int, slugs: Iterable[str] | None = None) -> None:
+    """Put the notebooks and ledgers that a sweep ran at ``seed`` where the book build reads them
+    (``_build/executed/`` and ``_build/ledger/``), so that ``python -m lib build --from-sweep SEED``
+    builds the HTML of that seed without executing anything again. Every chapter must have passed."""
+    import shutil
+
+    from .checks import ledger_dir
+    from .runner import executed_dir
+
+    slugs = list(slugs or chapters.CHAPTERS)
+    missing = [s for s in slugs if not (_job_paths(profile, s, seed)["nb"].exists() and _job_paths(profile, s, seed)["ledger"].exists())]
+    if missing:
+        raise ValueError(f"--from-sweep {seed}: the {profile} sweep has no passed run of {', '.join(missing)} at seed {seed} "
+                         f"under {sweep_dir(profile)}; run `python -m lib sweep --seeds {seed} --profile {profile}` first")
+    executed_dir().mkdir(parents=True, exist_ok=True)
+    ledger_dir().mkdir(parents=True, exist_ok=True)
+    for s in slugs:
+        p = _job_paths(profile, s, seed)
+        shutil.copy(p["nb"], executed_dir() / f"{s}.ipynb")
+        shutil.copy(p["ledger"], ledger_dir() / f"{s}.json")
+
+
 def _finished(profile: str, slug: str, seed: int, params: dict[str, Any]) -> bool:
     """A job already done: it passed, with the same parameters, and its files are all there."""
     p = _job_paths(profile, slug, seed)

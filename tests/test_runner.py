@@ -94,11 +94,14 @@ def test_rerun_with_other_seed_and_knobs(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    """One full `python -m lib build` in a throw-away `_build`, shared by the build and browser tests."""
-    b = tmp_path_factory.mktemp("book") / "_build"
-    res = cli("build", build_dir=b)
-    assert res.returncode == 0, res.stdout + res.stderr + (b / "jupyter-book.log").read_text()
+def built_book(swept_build):
+    """The HTML book built from the chapters the seed sweep executed at seed 1 (`python -m lib build
+    --from-sweep 1`: every chapter was executed through `python -m lib run` inside the sweep, and is
+    not executed again), shared by the build and browser tests. The robustness page shows that sweep."""
+    b, res, _, _ = swept_build
+    assert res.returncode == 0, "the sweep failed: " + res.stdout[-4000:]
+    built = cli("build", "--from-sweep", "1", build_dir=b)
+    assert built.returncode == 0, built.stdout + built.stderr + (b / "jupyter-book.log").read_text()
     return b
 
 
@@ -121,6 +124,8 @@ def test_build_html_book(built_book):
     assert "prelim-plain-variance" in prelim                             # prf directives rendered
     ledger = (html / "book" / "ledger.html").read_text()
     assert ledger.count("<tr") > len(json.loads((b / "ledger" / "preliminaries.json").read_text()))
+    robust = (html / "book" / "robustness.html").read_text()
+    assert "seeds 1, 2" in robust and "No seed sweep has been run" not in robust   # the page shows the sweep
     assert "delving deep into rectifiers" in (html / "book" / "bibliography.html").read_text().lower()
     # math is typeset by MathJax served from the build itself, never from a CDN
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()

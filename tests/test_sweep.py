@@ -51,23 +51,47 @@ def test_bad_sweep_arguments_fail_fast(tmp_path):
         assert res.returncode == 2 and match in res.stderr and "Traceback" not in res.stderr
 
 
-def test_sweep_on_a_local_dask_cluster_and_resume(tmp_path):
-    """Two unseen seeds of the preliminaries on a LocalCluster of two workers; then a second call
-    finds both jobs done and runs nothing."""
+def test_every_chapter_has_the_same_verdicts_at_two_unseen_seeds(swept_build):
+    """The sweep path itself, on a LocalCluster of two workers: every chapter at seeds 1 and 2 (nbval
+    runs seed 0). Fails when a job fails or any claim's verdict differs between the two seeds."""
+    from lib import chapters
+
+    b, res, wall, SWEEP_SEEDS = swept_build
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert "LocalCluster, 2 worker(s) x 1 torch thread(s)" in res.stdout
+    rob = json.loads((b / "sweep" / "quick" / "robustness.json").read_text())
+    assert rob["ok"] and rob["seeds"] == list(SWEEP_SEEDS) and rob["chapters"] == list(chapters.CHAPTERS)
+    assert not rob["failed_jobs"] and not rob["inconsistent"]
+    for seed in SWEEP_SEEDS:
+        for slug in chapters.CHAPTERS:
+            d = b / "sweep" / "quick" / f"seed-{seed}"
+            assert (d / f"{slug}.ipynb").exists()
+            recs = json.loads((d / "ledger" / f"{slug}.json").read_text())
+            assert recs and all(r["seed"] == seed and r["passed"] for r in recs)
+    n = sum(len(c["status"]) for c in rob["claims"])
+    assert n > 200 and all(set(c["status"].values()) <= set(sweep.VERDICTS) - {"FAILED", "missing"} for c in rob["claims"])
+    print(f"sweep of {len(chapters.CHAPTERS)} chapters x {len(SWEEP_SEEDS)} seeds: {wall:.0f} s wall, "
+          f"jobs' own time {rob['sum_job_wall_s']:.0f} s")
+
+
+def test_sweep_resumes_without_rerunning(swept_build):
+    """A second call finds every job done with the same parameters and runs nothing."""
+    from lib import chapters
+
+    b, res, _, SWEEP_SEEDS = swept_build
+    assert res.returncode == 0
+    env = dict(os.environ, BOOK_BUILD_DIR=str(b))
+    again = subprocess.run([sys.executable, "-m", "lib", "sweep", "--seeds", ",".join(map(str, SWEEP_SEEDS)), "--workers", "2",
+                            "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    n = len(chapters.CHAPTERS) * len(SWEEP_SEEDS)
+    assert again.returncode == 0 and f"{n} already done, 0 to run" in again.stdout
+
+
+def test_from_sweep_needs_a_finished_seed(tmp_path):
     env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
-    cmd = [sys.executable, "-m", "lib", "sweep", "preliminaries", "--seeds", "5,6", "--workers", "2", "--no-progress"]
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "LocalCluster, 2 worker(s)" in res.stdout
-    d = tmp_path / "_build" / "sweep" / "quick"
-    for seed in (5, 6):
-        assert (d / f"seed-{seed}" / "preliminaries.ipynb").exists()
-        recs = json.loads((d / f"seed-{seed}" / "ledger" / "preliminaries.json").read_text())
-        assert recs and all(r["seed"] == seed for r in recs)
-    rob = json.loads((d / "robustness.json").read_text())
-    assert rob["ok"] and rob["seeds"] == [5, 6] and all(c["consistent"] for c in rob["claims"])
-    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "2 already done, 0 to run" in again.stdout
+    res = subprocess.run([sys.executable, "-m", "lib", "build", "--from-sweep", "7"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--from-sweep 7" in res.stderr and "python -m lib sweep --seeds 7" in res.stderr
 
 
 def test_robustness_page_pieces(tmp_path, monkeypatch):
