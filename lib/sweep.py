@@ -347,7 +347,27 @@ def latest() -> dict | None:
 
 
 VERDICTS = (*OUTCOMES, "FAILED", "missing")
-_COLOURS = ("#4c9f70", "#9ccf8a", "#5b7fc7", "#d9d9d9", "#d1495b", "#ffffff")
+MIXED = "cells differ"          # a table whose cells have different (but seed-stable) verdicts, e.g. one refuted cell
+_COLOURS = ("#4c9f70", "#9ccf8a", "#5b7fc7", "#d9d9d9", "#d1495b", "#ffffff", "#e8c170")
+
+
+def heat_rows(rob: dict) -> tuple[list[str], list[list[str]]]:
+    """Rows of the claims x seeds picture: one per claim, with the cells of a reproduced table
+    (ids ``"<table>:<cell>"``) collapsed into one row ``"<table> (n cells)"`` whose verdict at a seed
+    is the cells' common verdict, ``FAILED``/``missing`` if any cell is, else :data:`MIXED`."""
+    seeds = [str(s) for s in rob["seeds"]]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for c in rob["claims"]:
+        groups.setdefault((c["chapter"], c["claim"].split(":", 1)[0]), []).append(c)
+    labels, rows = [], []
+    for (chapter, name), cs in groups.items():
+        row = []
+        for s in seeds:
+            st = {c["status"][s] for c in cs}
+            row.append(st.pop() if len(st) == 1 else "FAILED" if "FAILED" in st else "missing" if "missing" in st else MIXED)
+        labels.append(f"{chapter}: {name}" + (f" ({len(cs)} cells)" if len(cs) > 1 or ":" in cs[0]["claim"] else ""))
+        rows.append(row)
+    return labels, rows
 
 
 def headline(rob: dict | None) -> str:
@@ -363,14 +383,15 @@ def headline(rob: dict | None) -> str:
 
 
 def heatmap(rob: dict):
-    """The claims x seeds picture of a robustness ledger (seaborn heatmap, one colour per verdict)."""
+    """The claims x seeds picture of a robustness ledger (seaborn heatmap, one colour per verdict;
+    a reproduced table is one row, :func:`heat_rows`)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    codes = {s: i for i, s in enumerate(VERDICTS)}
+    codes = {s: i for i, s in enumerate((*VERDICTS, MIXED))}
     seeds = [str(s) for s in rob["seeds"]]
-    grid = np.array([[codes[c["status"][s]] for s in seeds] for c in rob["claims"]])
-    labels = [f"{c['chapter']}: {c['claim']}" for c in rob["claims"]]
+    labels, rows = heat_rows(rob)
+    grid = np.array([[codes[v] for v in row] for row in rows])
     fig, ax = plt.subplots(figsize=(2.2 + 0.35 * len(seeds), 0.16 * len(labels) + 1.2))
     sns.heatmap(grid, ax=ax, cmap=sns.color_palette(list(_COLOURS), as_cmap=True), vmin=-0.5, vmax=len(codes) - 0.5,
                 linewidths=0.3, linecolor="white", xticklabels=seeds, yticklabels=labels)

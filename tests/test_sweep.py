@@ -105,3 +105,14 @@ def test_robustness_page_pieces(tmp_path, monkeypatch):
     assert "| preliminaries | `a` | confirmed ×1, not reproduced ×1 | **no** |" in sweep.markdown_table(rob)
     fig = sweep.heatmap(rob)
     assert fig.axes[0].collections[0].get_array().size == 2
+
+
+def test_heatmap_collapses_table_cells(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    for seed, last in ((1, "not reproduced"), (2, "FAILED")):
+        _fake_job("quick", "preliminaries", seed, {"a": "confirmed", "t:x": "confirmed", "t:y": "not reproduced", "u:z": last}, 1.0)
+    rob = sweep.robustness("quick", ["preliminaries"], [1, 2])
+    labels, rows = sweep.heat_rows(rob)
+    assert labels == ["preliminaries: a", "preliminaries: t (2 cells)", "preliminaries: u (1 cells)"]
+    assert rows == [["confirmed", "confirmed"], [sweep.MIXED, sweep.MIXED], ["not reproduced", "FAILED"]]
+    assert sweep.heatmap(rob).axes[0].collections[0].get_array().size == 6
