@@ -431,6 +431,14 @@ def _fmt(x: Any) -> str:
 _REL = {"ge": "≥ ", "le": "≤ "}
 
 
+def claim_anchor(chapter: str, claim: str) -> str:
+    """The HTML id of a claim's row on the ledger page (letters, digits and dashes only: a table
+    cell's id such as ``"table1-gsc:relu/none/gaussian/none/100: GSC"`` has slashes and spaces)."""
+    import re
+
+    return "claim-" + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{chapter}-{claim}").strip("-")
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell (a bare ``|`` would end the cell)."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -468,7 +476,7 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         head = ("| chapter | id | where | kind | measured | compared with | paper | tolerance | status | seed |\n"
                 "|---|---|---|---|---|---|---|---|---|---|\n")
         rows = [
-            f"| {r['chapter']} | <a id=\"claim-{r['chapter']}-{r['claim'].replace(':', '-')}\"></a>`{r['claim']}` | {r['source']} | "
+            f"| {r['chapter']} | <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | {r['source']} | "
             f"{r['kind']} | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
             f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | **{r['status']}** | {r['seed']} |"
             for r in recs

@@ -15,7 +15,7 @@ import json
 import re
 
 from . import chapters
-from .checks import ROOT, ledger_dir
+from .checks import ROOT, claim_anchor, ledger_dir
 
 BOOK = ROOT / "book"
 
@@ -48,8 +48,10 @@ def claims_named(item: str, claims: list[str]) -> list[str]:
     for tok in re.findall(r"(?<!})`([A-Za-z0-9][A-Za-z0-9_.*-]*)`", item):   # not {role}`target`
         if tok.endswith("*"):
             hits = [c for c in claims if c.startswith(tok[:-1])]
-        else:
-            hits = [tok] if tok in claims else []
+        elif tok in claims:
+            hits = [tok]
+        else:                                   # a reproduced table, named by its id: its first cell's row
+            hits = [c for c in claims if c.startswith(tok + ":")][:1]
         if not hits and re.fullmatch(r"[a-z0-9]+(-[a-z0-9*]+)+", tok):
             raise ValueError(f"errata item names check `{tok}`, which the chapter's ledger does not hold: {item[:80]}...")
         out += [h for h in hits if h not in out]
@@ -67,7 +69,7 @@ def page_markdown() -> str:
         parts.append(f"**{{doc}}`{spec.title} <{slug}>`** (in the chapter: {{ref}}`{slug}-errata`)\n")
         for item in section_items(slug):
             named = claims_named(item, claims)
-            links = ", ".join(f'<a href="ledger.html#claim-{slug}-{c}">{c}</a>' for c in named)
+            links = ", ".join(f'<a href="ledger.html#{claim_anchor(slug, c)}">{c.split(":", 1)[0]}</a>' for c in named)
             parts.append(f"* {item}" + (f" *Ledger:* {links}." if links else ""))
         parts.append("")
     return "\n".join(parts) + "\n"

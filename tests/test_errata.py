@@ -24,3 +24,14 @@ def test_missing_section_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(errata, "BOOK", tmp_path)
     with pytest.raises(ValueError, match=r"\(x-errata\)="):
         errata.section_items("x")
+
+
+def test_a_table_is_named_by_its_id_and_anchors_are_clean():
+    from lib.checks import claim_anchor
+
+    claims = ["table1-gsc:relu/none/gaussian/none/100: GSC", "table1-gsc:tanh/layer/gaussian/none/100: GSC", "x-y"]
+    assert errata.claims_named("checks `table1-gsc` and `x-y`", claims) == [claims[0], "x-y"]
+    with pytest.raises(ValueError, match="does not hold"):
+        errata.claims_named("check `table1-std`", claims)
+    a = claim_anchor("dilution-theorem", claims[0])
+    assert a == "claim-dilution-theorem-table1-gsc-relu-none-gaussian-none-100-GSC"
