@@ -89,3 +89,13 @@ def test_lanczos_full_run_recovers_spectrum_and_quadrature_is_exact():
 def test_skilling_moments_rejects_zero_moments():
     with pytest.raises(ValueError):
         C.skilling_moments(lambda V: V, torch.ones(1, 3), 0)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_batched_hvp_modes_equal_the_dense_hessian(ens, mode):
+    f = ens
+    H = torch.func.hessian(f)(f.theta)
+    V = torch.randn(5, f.N, generator=torch.Generator().manual_seed(3), dtype=f.theta.dtype)
+    torch.testing.assert_close(C.batched_hvp(f, f.theta, V, chunk=2, mode=mode), V @ H.T, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="mode"):
+        C.batched_hvp(f, f.theta, V, mode="sideways")
