@@ -38,7 +38,8 @@ _SPECS = (
                  choices=("digits", "cifar10", "cifar100-coarse")),
             Knob("epochs", int, 40, 100, "training epochs (Adam, lr 5e-4, batch 500)", low=1, high=10**4),
             Knob("n_seeds", int, 4, 10, "independent runs per architecture, trained as one ensemble", low=2, high=256),
-            Knob("hessian_batch", int, 500, 5000, "training examples in the loss whose Hessian is probed", low=10, high=10**6),
+            Knob("hessian_batch", int, 250, 5000, "training examples in the loss whose Hessian is probed (quick: 250, which halves "
+                 "the Hessian-vector products that dominate the chapter's run time)", low=10, high=10**6),
         ),
     ),
     ChapterSpec(
@@ -96,7 +97,8 @@ _SPECS = (
         paper_runtime="not timed on a GPU yet (it needs CIFAR-10, which the GPU machine did not have); the CIFAR-10 training alone is "
                       "9 networks x 200 epochs per seed",
         knobs=(
-            Knob("depths", str, "8,14,20", "20,32,44", "comma-separated depths L = 3N + 2 of the trained networks"),
+            Knob("depths", str, "8,20", "20,32,44", "comma-separated depths L = 3N + 2 of the trained networks "
+                 "(quick: the shallowest and the deepest, as the checks compare them; add 14 for a middle point)"),
             Knob("n_seeds", int, 2, 10, "independently initialised networks per architecture, trained as one ensemble", low=1, high=256),
             Knob("epochs", int, 16, 200, "training epochs (SGD, momentum 0.9, batch 128, weight decay 1e-4)", low=1, high=10**4),
             Knob("lr", float, 0.02, 0.01, "SGD learning rate (the paper: 0.01; quick runs few steps)", low=1e-6, high=10.0),
