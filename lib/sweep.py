@@ -392,7 +392,7 @@ def heatmap(rob: dict):
     seeds = [str(s) for s in rob["seeds"]]
     labels, rows = heat_rows(rob)
     grid = np.array([[codes[v] for v in row] for row in rows])
-    fig, ax = plt.subplots(figsize=(2.2 + 0.35 * len(seeds), 0.16 * len(labels) + 1.2))
+    fig, ax = plt.subplots(figsize=(5.5 + 0.3 * len(seeds), 0.16 * len(labels) + 1.2), layout="constrained")
     sns.heatmap(grid, ax=ax, cmap=sns.color_palette(list(_COLOURS), as_cmap=True), vmin=-0.5, vmax=len(codes) - 0.5,
                 linewidths=0.3, linecolor="white", xticklabels=seeds, yticklabels=labels)
     cb = ax.collections[0].colorbar
@@ -400,7 +400,6 @@ def heatmap(rob: dict):
     cb.set_ticklabels(list(codes))
     ax.set(xlabel="seed", ylabel="", title="verdict of every claim at every seed")
     ax.tick_params(axis="y", labelsize=6)
-    fig.tight_layout()
     return fig
 
 
