@@ -116,3 +116,14 @@ def test_heatmap_collapses_table_cells(tmp_path, monkeypatch):
     assert labels == ["preliminaries: a", "preliminaries: t (2 cells)", "preliminaries: u (1 cells)"]
     assert rows == [["confirmed", "confirmed"], [sweep.MIXED, sweep.MIXED], ["not reproduced", "FAILED"]]
     assert sweep.heatmap(rob).axes[0].collections[0].get_array().size == 6
+
+
+def test_a_resumed_sweep_keeps_the_timing_of_the_run_that_did_the_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    for seed in (1, 2):
+        _fake_job("quick", "preliminaries", seed, {"a": "confirmed"}, 1.0)
+    sweep.robustness("quick", ["preliminaries"], [1, 2], sweep_wall_s=5.0, workers=2)
+    rob = sweep.run(["preliminaries"], [1, 2], progress=False, out=open(os.devnull, "w"))   # every job done: nothing runs
+    assert rob["ok"] and rob["sweep_wall_s"] == 5.0 and rob["workers"] == 2
+    rob = sweep.run(["preliminaries"], [1], progress=False, out=open(os.devnull, "w"))      # another sweep: no timing
+    assert rob["sweep_wall_s"] is None
