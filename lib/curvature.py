@@ -101,8 +101,7 @@ def batched_hvp(f: Callable[[Tensor], Tensor], theta: Tensor, V: Tensor, chunk: 
     ``v -> vᵀ∇(∇f) = H v`` (``H`` symmetric) vmapped over the rows: the gradient's graph is built
     once for all probes. ``mode="forward"``: Pearlmutter's forward-over-reverse :func:`hvp` vmapped
     over the rows. Both are exact to round-off (tested against dense Hessians); on the 2-core CPU the
-    reverse mode was 1.0-1.45x faster for the ensembles of Orhan & Pitkow's §2.3 (float32, 16 probes),
-    and ``python -m lib bench`` times both."""
+    reverse mode was 1.0-1.45x faster for the ensembles of Orhan & Pitkow's §2.3 (float32, 16 probes)."""
     if mode == "forward":
         return vmap(lambda v: hvp(f, theta, v), chunk_size=chunk)(V)
     if mode != "reverse":

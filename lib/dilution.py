@@ -201,8 +201,7 @@ def composed_dilution(ks) -> float:
 
 #: Philipp et al. Table 1 exactly as printed: (nonlinearity, normalisation, matrix, skip, width) ->
 #: (GSC(L, 0), St. Dev., Sign Div.) as strings, so that the printed digits (and hence the rounding
-#: of each number: "1.00" is +-0.005, "0.50" is +-0.005) survive; :func:`table1_value` and
-#: :func:`printed_half_unit` read them.
+#: of each number: "1.00" is +-0.005, "0.50" is +-0.005) survive; :func:`printed_half_unit` reads them.
 TABLE1 = {
     ("relu", "none", "gaussian", "none", "100"): ("1.52", "0.22", "0.030"),
     ("relu", "layer", "gaussian", "none", "100"): ("1.16", "0.096", "0.029"),
@@ -241,13 +240,7 @@ TABLE1 = {
 }
 
 
-
 TABLE1_COLUMNS = ("GSC", "St. Dev.", "Sign Div.")
-
-
-def table1_value(text: str) -> float:
-    """A Table 1 entry as a number ("5728" -> 5728.0)."""
-    return float(text)
 
 
 def printed_half_unit(text: str) -> float:
@@ -297,7 +290,7 @@ def table1_comparison(measured: dict, n_datasets: int, n_points: int, k: float, 
         if key not in TABLE1 or key in skip:
             continue
         text = TABLE1[key][col]
-        paper = table1_value(text)
+        paper = float(text)
         half = printed_half_unit(text)
         resolved = True
         if column == "GSC":

@@ -128,15 +128,14 @@ def stage_seed(profile: str, seed: int, slugs: Iterable[str] | None = None) -> N
     from .checks import ledger_dir
     from .runner import executed_dir
 
-    slugs = list(slugs or chapters.CHAPTERS)
-    missing = [s for s in slugs if not (_job_paths(profile, s, seed)["nb"].exists() and _job_paths(profile, s, seed)["ledger"].exists())]
+    paths = {s: _job_paths(profile, s, seed) for s in (slugs or chapters.CHAPTERS)}
+    missing = [s for s, p in paths.items() if not (p["nb"].exists() and p["ledger"].exists())]
     if missing:
         raise ValueError(f"--from-sweep {seed}: the {profile} sweep has no passed run of {', '.join(missing)} at seed {seed} "
                          f"under {sweep_dir(profile)}; run `python -m lib sweep --seeds {seed} --profile {profile}` first")
     executed_dir().mkdir(parents=True, exist_ok=True)
     ledger_dir().mkdir(parents=True, exist_ok=True)
-    for s in slugs:
-        p = _job_paths(profile, s, seed)
+    for s, p in paths.items():
         shutil.copy(p["nb"], executed_dir() / f"{s}.ipynb")
         shutil.copy(p["ledger"], ledger_dir() / f"{s}.json")
 
