@@ -484,6 +484,64 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"
 
 
+NOT_ATTEMPTED = "not attempted"
+CONTEXT_ONLY = "context only"
+
+
+def inventory(items: dict[str, Any], *, strict: bool = True):
+    """The paper inventory of the running chapter: every numbered result of the paper (theorem,
+    lemma, proposition, corollary, table, figure, the equations the chapter relies on) with what
+    the chapter does with it. A value is a claim id or a list of them (the item is *checked* by
+    those records; a reproduced table is named by its id), or ``(NOT_ATTEMPTED, reason)`` or
+    ``(CONTEXT_ONLY, reason)`` (a definition or a cited result that carries no claim of its own).
+
+    Fails (``ValueError``) when an item has none of these or an empty reason, when a named claim
+    has no record in this run (with ``strict``; pass ``strict=False`` when a parameter leaves some
+    experiments out on purpose: those items then read "not run with these parameters"), or when a
+    record of this run is named by no item -- so a claim cannot be added without saying which of
+    the paper's results it checks. Writes ``_build/ledger/<chapter>.inventory.json`` and returns
+    the inventory as a Markdown table for display."""
+    from IPython.display import Markdown
+
+    run = _state["run"]
+    if run is None:
+        raise RuntimeError("lib.inventory() called before lib.setup(): call setup first")
+    have = {r.get("table", r["claim"]) for r in _state["records"]}
+    rows, named, errors = [], set(), []
+    for item, what in items.items():
+        if isinstance(what, tuple):
+            if len(what) != 2 or what[0] not in (NOT_ATTEMPTED, CONTEXT_ONLY) or not str(what[1]).strip():
+                errors.append(f"{item!r}: use (lib.checks.NOT_ATTEMPTED, reason) or (lib.checks.CONTEXT_ONLY, reason), got {what!r}")
+                continue
+            rows.append({"item": item, "status": what[0], "claims": [], "reason": str(what[1])})
+            continue
+        ids = [what] if isinstance(what, str) else list(what)
+        if not ids or not all(isinstance(c, str) and c for c in ids):
+            errors.append(f"{item!r}: name the claim ids that check it, or give a reason it is not attempted")
+            continue
+        missing = [c for c in ids if c not in have]
+        if missing and strict:
+            errors.append(f"{item!r}: no record of {', '.join(missing)} in this run")
+        named.update(ids)
+        rows.append({"item": item, "status": "checked" if not missing else "not run with these parameters",
+                     "claims": ids, "reason": ""})
+    unlisted = sorted(have - named)
+    if unlisted:
+        errors.append(f"records named by no inventory item: {', '.join(unlisted)}")
+    if errors:
+        raise ValueError(f"inventory of {run.chapter}: " + "; ".join(errors))
+    d = ledger_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{run.chapter}.inventory.json").write_text(json.dumps(rows, indent=1))
+    counts = {s_: sum(r["status"] == s_ for r in rows) for s_ in ("checked", NOT_ATTEMPTED, CONTEXT_ONLY)}
+    lines = [f"{counts['checked']} items checked, {counts[NOT_ATTEMPTED]} not attempted, {counts[CONTEXT_ONLY]} context only.", "",
+             "| paper item | status | checked by / reason |", "| --- | --- | --- |"]
+    for r in rows:
+        by = ", ".join(f"`{c}`" for c in r["claims"]) or r["reason"]
+        lines.append(f"| {_cell(r['item'])} | {r['status']} | {_cell(by)} |")
+    return Markdown("\n".join(lines))
+
+
 def claims_table(glue_name: str = "claims_table"):
     """Glue the claims-at-a-glance table of the current run for the chapter's top section
     (``{glue:md} claims_table`` with ``:format: myst``) and return it for display."""

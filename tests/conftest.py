@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SWEEP_SEEDS = (1, 2)   # seeds other than 0 (nbval runs seed 0): a verdict must not depend on the seed
+# A seed other than 0 (nbval runs seed 0). Every check asserts its declared outcome, and a status is
+# decided by sample sizes, never by the data's luck, so "same verdict at every seed" is "every check
+# passes at every seed": seed 0 (nbval) and seed 1 (this sweep) are two seeds in every CI run. One
+# sweep seed keeps the test command near 20 minutes; the ten-seed sweeps are run by hand (README).
+SWEEP_SEEDS = (1,)
 
 
 @pytest.fixture(scope="session")
 def swept_build(tmp_path_factory):
-    """``python -m lib sweep --seeds 1,2 --workers 2`` over every chapter (quick profile) on a local
+    """``python -m lib sweep --seeds 1 --workers 2`` over every chapter (quick profile) on a local
     Dask cluster, in a throw-away ``_build``. Returns ``(build dir, completed process, wall time, seeds)``."""
     b = tmp_path_factory.mktemp("sweep") / "_build"
     env = dict(os.environ, BOOK_BUILD_DIR=str(b))

@@ -203,7 +203,10 @@ def test_table1_comparison_cells():
     sd = D.table1_comparison({key: q}, 8, 1000, 5.0, "Sign Div.")
     se = 0.002
     assert sd["tol"][0] == pytest.approx(5 * math.hypot(se, se * math.sqrt(8) / 10) + 0.005 + D.sign_diversity_bias(0.5, 1000))
-    assert D.table1_comparison({key: q}, 8, 1000, 5.0, "St. Dev.", skip=[key])["cells"] == []
+    st = D.table1_comparison({key: q}, 8, 1000, 5.0, "St. Dev.", cells={key: dict(printed="0.997", outcome="not reproduced",
+                                                                                 correction="a test reading")})
+    assert st["expected"] == [0.997] and st["paper_value"] == [1.0] and st["outcome"] == ["not reproduced"]
+    assert st["tol"][0] == pytest.approx(5 * math.hypot(1e-4, 1e-4 * math.sqrt(8) / 10) + 0.0005)   # the corrected text's digits
     with pytest.raises(ValueError, match="column"):
         D.table1_comparison({key: q}, 8, 1000, 5.0, "gsc")
 
@@ -232,3 +235,82 @@ def test_effective_depth_a_sample_with_zero_gradient_adds_nothing(resnet):
         if a_ is not None:
             assert torch.isfinite(a_).all()
             torch.testing.assert_close(a_, b_)
+
+
+def test_random_block_rates_agree_with_theorem3_and_reject_a_two_percent_error():
+    """Thm 3's exact rate within the family bound on random blocks; a 2% error in the rate (or the
+    first-order form) is many standard errors off, so the chapter's check can fail."""
+    from lib.checks import k_family
+    kw = dict(skips=("identity", "gaussian"), powers=(3.0,), scales=(0.3,), d=16, n=6400, n_batch=16)
+    cells = D.random_block_rates(generator=torch.Generator().manual_seed(0), **kw)
+    bound = k_family(len(cells), df=15)
+    assert max(abs(c.z) for c in cells) < bound
+    wrong = D.random_block_rates(generator=torch.Generator().manual_seed(0), rate=lambda r, k: 1.02 * D.diluted_rate(r, k), **kw)
+    assert max(abs(c.z) for c in wrong) > bound
+    first = D.random_block_rates(generator=torch.Generator().manual_seed(0), rate=D.diluted_rate_first_order, **kw)
+    assert max(abs(c.z) for c in first) > bound
+
+
+def test_table3_networks_and_dynamical_inits():
+    """§B.1.2: unit qm norm branches; skew-symmetric and negative semi-definite as named; successive
+    correlated blocks have correlation about 0.5; single-layer blocks give depth + 1 linear layers."""
+    g = torch.Generator().manual_seed(0)
+    d = 40
+    for init in D.DYNAMICAL_INITS:
+        W = D.dynamical_weights(init, 6, 3, d, generator=g)
+        assert W.shape == (6, 3, d, d)
+        torch.testing.assert_close(W.pow(2).sum((-1, -2)), torch.full((6, 3), float(d), dtype=torch.float64))
+    S = D.dynamical_weights("skew", 2, 2, d, generator=g)
+    torch.testing.assert_close(S, -S.transpose(-1, -2))
+    N = D.dynamical_weights("neg-def", 2, 2, d, generator=g)
+    assert torch.linalg.eigvalsh(N).max() <= 1e-10
+    C = D.dynamical_weights("correlated", 2, 400, d, generator=g)
+    rho = (C[0] * C[1]).sum((-1, -2)) / d
+    assert abs(rho.mean().item() - 0.5) < 4 * rho.std().item() / 20
+    arch, ws, sk = D.table3_network("tanh", "layer", "skew", depth=5, d=8, E=2, generator=g)
+    assert arch.n_linear == 6 and len(ws) == 6 and sk == [] and D.program(arch).count(("start",)) == 5
+    with pytest.raises(ValueError, match="init"):
+        D.dynamical_weights("orthogonal", 1, 1, 4)
+
+
+def test_block_dilution_matches_theorem3_on_a_resnet():
+    """Per-block rates of a layer-tanh ResNet: the block rate lies between 1 and the branch rate's
+    excess, and the exact form predicts it to within a third of its excess (Thm 3, approximately)."""
+    g = torch.Generator().manual_seed(1)
+    arch = D.TableArch("tanh", "layer", skip="identity", depth=8, d=32)
+    ws, sk = D.init_weights(arch, 4, generator=g, dtype=torch.float64)
+    x, y = Ld.gaussian_noise(4, 400, 32, 32, generator=g, dtype=torch.float64)
+    bd = D.block_dilution(arch, ws, sk, x, y)
+    assert bd["k"].shape == (4, 4) and np.all(bd["k"] > 0)
+    assert np.median(np.abs(bd["predicted"] - bd["r_block"]) / np.abs(bd["r_block"] - 1)) < 1 / 3
+    with pytest.raises(ValueError, match="ResNet"):
+        D.block_dilution(D.TableArch("tanh", "layer", depth=4, d=8), *D.init_weights(D.TableArch("tanh", "layer", depth=4, d=8), 1), x[:1], y[:1])
+
+
+def test_prop3_sides_agree_and_the_random_init_factor_is_one():
+    g = torch.Generator().manual_seed(2)
+    arch = D.TableArch("tanh", "layer", depth=5, d=12)
+    ws = [w[0] for w in D.init_weights(arch, 1, generator=g, dtype=torch.float64)[0]]
+    x = torch.randn(12, generator=g, dtype=torch.float64)
+    for layer in (0, 2, 4):
+        q = D.weight_sensitivity(arch, ws, x, layer)
+        assert q["direct"] == pytest.approx(q["gsc_form"], rel=1e-10)
+    W = torch.randn(20000, 6, 10, generator=g, dtype=torch.float64)
+    v = D.prop3_inverse_factor(W, torch.randn(20000, 10, generator=g, dtype=torch.float64))
+    assert abs(v.mean().item() - 1) < 4 * v.std().item() / math.sqrt(v.numel())
+    # the factor without its sqrt(d_{k+1}) would be off by sqrt(10): a check of E X^-2 = 1 would catch it
+    assert abs(v.mean().item() / 10 - 1) > 0.5
+
+
+def test_thm1_exact_sums():
+    import itertools
+    import mpmath
+    brute = mpmath.fsum(mpmath.mpf(1.8) ** -sum(p) for p in itertools.combinations(range(1, 70), 2))
+    assert float(brute / D.geometric_elementary_sum(2, 1.8)) == pytest.approx(1.0, rel=1e-12)
+    exact, bound = D.thm1_power_sum(1, 2.0)
+    assert float(exact) == pytest.approx(2.0) and float(bound) == pytest.approx(1 / math.log(2))   # the proof's false step
+    T = D.thm1_update_budget(3, 1.5, 1.0, 1.0, 0.01)
+    assert 0 < float(D.thm1_residual_bound(3, 1.5, 1.0, 1.0, T, terms=40)) < 0.01
+    # ten times the budget breaks the bound for some (Lambda, r, h): the check can fail
+    assert max(float(D.thm1_residual_bound(L, r, 1.0, 1.0, 1e4 * D.thm1_update_budget(L, r, 1.0, 1.0, 1.0), terms=40))
+               for L in (1, 2, 3) for r in (1.01, 1.1)) > 1.0

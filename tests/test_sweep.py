@@ -51,9 +51,9 @@ def test_bad_sweep_arguments_fail_fast(tmp_path):
         assert res.returncode == 2 and match in res.stderr and "Traceback" not in res.stderr
 
 
-def test_every_chapter_has_the_same_verdicts_at_two_unseen_seeds(swept_build):
-    """The sweep path itself, on a LocalCluster of two workers: every chapter at seeds 1 and 2 (nbval
-    runs seed 0). Fails when a job fails or any claim's verdict differs between the two seeds."""
+def test_every_chapter_passes_at_an_unseen_seed_through_the_sweep(swept_build):
+    """The sweep path itself, on a LocalCluster of two workers: every chapter at seed 1 (nbval runs
+    seed 0). Fails when a job fails, a check fails, or the robustness ledger flags a claim."""
     from lib import chapters
 
     b, res, wall, SWEEP_SEEDS = swept_build
