@@ -9,7 +9,7 @@ Embedded generators (no files at all):
 
 A real image set that ships inside a PyPI package: :func:`digits` (scikit-learn's 1,797 8×8
 handwritten digits, read from the installed package, never downloaded) -- the offline stand-in
-for CIFAR. CIFAR-10/100 load from a local data root through torchvision (:func:`cifar`) and fail
+for CIFAR. CIFAR-10/100 load from the official python release under a local data root (:func:`cifar`) and fail
 within a second with a message saying how to provide them when the files are absent: this module
 never downloads anything.
 """
@@ -76,19 +76,27 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("BOOK_DATA", Path(__file__).resolve().parent.parent / "data"))
 
 
+_CIFAR_FILES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"]),
+                "cifar100": (["train"], ["test"]), "cifar100-coarse": (["train"], ["test"])}
+_CIFAR_LABELS = {"cifar10": "labels", "cifar100": "fine_labels", "cifar100-coarse": "coarse_labels"}
+
+
 def cifar(name: str, *, train: bool = True, root: str | os.PathLike | None = None, device=None,
           dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """CIFAR-10, CIFAR-100 (fine labels) or CIFAR-100 with its 20 coarse labels (Orhan & Pitkow
-    §2.3), from the python-pickle release unpacked under the data root, via torchvision.
+    §2.3), read from the official python-pickle release unpacked under the data root
+    (``cifar-10-batches-py/data_batch_1..5, test_batch``; ``cifar-100-python/train, test``: dicts
+    with ``data``, ``N × 3072`` uint8 rows of 1024 red, 1024 green, 1024 blue values, and the
+    label lists). We parse the pickles ourselves rather than through torchvision, whose loader
+    also checks each file's MD5 sum: that makes it impossible to test the loading path on small
+    files in the same layout, which the tests do.
 
-    Returns ``x (N, 3072)`` in [0, 1] (channel-major, as torchvision's tensors flattened) and
-    labels ``(N,)``. Raises ``FileNotFoundError`` naming the expected folder when absent; never
-    downloads.
-    """
+    Returns ``x (N, 3072)`` in [0, 1], channel-major (as torchvision's tensors flattened), and
+    labels ``(N,)``. Raises ``FileNotFoundError`` naming the expected folder or file when absent;
+    never downloads."""
     if name not in _CIFAR_DIRS:
         raise ValueError(f"dataset {name!r} is not a CIFAR set: use one of {', '.join(_CIFAR_DIRS)}")
-    base = data_root(root)
-    folder = base / _CIFAR_DIRS[name]
+    folder = data_root(root) / _CIFAR_DIRS[name]
     if not folder.is_dir():
         raise FileNotFoundError(
             f"dataset {name!r} is not available offline: expected the python release unpacked at "
@@ -96,17 +104,22 @@ def cifar(name: str, *, train: bool = True, root: str | os.PathLike | None = Non
             f"cifar-100-python.tar.gz there and `tar xzf` it, or point BOOK_DATA (or the chapter's data "
             f"root) at a folder that holds {_CIFAR_DIRS[name]}/; or run the chapter with dataset='digits'."
         )
-    from torchvision import datasets
-
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    ds = cls(root=str(base), train=train, download=False)
-    x = torch.tensor(np.asarray(ds.data), dtype=torch.float64).permute(0, 3, 1, 2).reshape(len(ds.data), -1) / 255.0
-    if name == "cifar100-coarse":
-        with open(folder / ("train" if train else "test"), "rb") as fh:
-            labels = pickle.load(fh, encoding="latin1")["coarse_labels"]
-    else:
-        labels = ds.targets
-    return x.to(device=device, dtype=dtype), torch.tensor(labels, device=device)
+    xs, ys = [], []
+    for fname in _CIFAR_FILES[name][0 if train else 1]:
+        path = folder / fname
+        if not path.is_file():
+            raise FileNotFoundError(f"dataset {name!r}: {path} is missing; the folder {folder} should hold the whole "
+                                    f"python release ({', '.join(_CIFAR_FILES[name][0] + _CIFAR_FILES[name][1])})")
+        with open(path, "rb") as fh:
+            d = pickle.load(fh, encoding="latin1")
+        data = np.asarray(d["data"], dtype=np.uint8)
+        if data.ndim != 2 or data.shape[1] != 3072 or len(d[_CIFAR_LABELS[name]]) != len(data):
+            raise ValueError(f"dataset {name!r}: {path} is not a CIFAR python batch (data {data.shape}, "
+                             f"{len(d[_CIFAR_LABELS[name]])} labels)")
+        xs.append(data)
+        ys.extend(d[_CIFAR_LABELS[name]])
+    x = torch.from_numpy(np.concatenate(xs)).to(torch.float64) / 255.0
+    return x.to(device=device, dtype=dtype), torch.tensor(ys, device=device)
 
 
 def load(name: str, *, root: str | os.PathLike | None = None, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:

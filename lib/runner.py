@@ -65,6 +65,21 @@ def parameters_cell_names(path: Path) -> list[str]:
     raise ValueError(f"{path} has no code cell tagged 'parameters'")
 
 
+def _ipc_kernel_manager():
+    """A kernel manager whose kernel talks over local IPC sockets instead of TCP: ipykernel warns
+    ("Kernel is running over TCP without encryption") about every TCP kernel, which is harmless on
+    the loopback interface but alarming in a chapter's output, and IPC is what it recommends."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IPCKernelManager
+
+
 def preflight(slugs: Iterable[str], profile: str, params: dict[str, Any]) -> None:
     """Validate every chapter's parameters before starting any kernel (``ValueError`` otherwise)."""
     for slug in slugs:
@@ -91,7 +106,8 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     err = ""
     try:
         pm.execute_notebook(str(nb_in), str(partial), parameters=params or {}, kernel_name="python3",
-                            cwd=str(src.parent), progress_bar=False, log_output=False)
+                            cwd=str(src.parent), progress_bar=sys.stderr.isatty(), log_output=False,
+                            kernel_manager_class=_ipc_kernel_manager())
         ok = True
     except pm.PapermillExecutionError as e:
         ok, err = False, f"{e.ename}: {e.evalue}"

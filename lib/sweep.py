@@ -100,6 +100,7 @@ def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads:
         nb = ex / f"{slug}.ipynb"
         failed_nb = ex / f"{slug}.failed.ipynb"
         ledger = bdir / "ledger" / f"{slug}.json"
+        inventory = bdir / "ledger" / f"{slug}.inventory.json"
         timings = json.loads((ex / "timings.json").read_text()).get(slug, {}) if (ex / "timings.json").exists() else {}
         ok = res.returncode == 0 and nb.exists()
         error = timings.get("error") or ("" if ok else (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1])
@@ -109,6 +110,7 @@ def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads:
             "wall_s": round(float(timings.get("wall_s", job_wall)), 2), "job_wall_s": round(job_wall, 2),
             "notebook": (nb if ok else failed_nb).read_text() if (nb if ok else failed_nb).exists() else None,
             "ledger": json.loads(ledger.read_text()) if ledger.exists() else [],
+            "inventory": json.loads(inventory.read_text()) if inventory.exists() else None,
             "host": os.uname().nodename, "threads": threads,
         }
 
@@ -116,7 +118,7 @@ def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads:
 def _job_paths(profile: str, slug: str, seed: int) -> dict[str, Path]:
     d = sweep_dir(profile) / f"seed-{seed}"
     return {"dir": d, "meta": d / f"{slug}.job.json", "nb": d / f"{slug}.ipynb", "failed": d / f"{slug}.failed.ipynb",
-            "ledger": d / "ledger" / f"{slug}.json"}
+            "ledger": d / "ledger" / f"{slug}.json", "inventory": d / "ledger" / f"{slug}.inventory.json"}
 
 
 def stage_seed(profile: str, seed: int, slugs: Iterable[str] | None = None) -> None:
@@ -138,6 +140,8 @@ def stage_seed(profile: str, seed: int, slugs: Iterable[str] | None = None) -> N
     for s, p in paths.items():
         shutil.copy(p["nb"], executed_dir() / f"{s}.ipynb")
         shutil.copy(p["ledger"], ledger_dir() / f"{s}.json")
+        if p["inventory"].exists():
+            shutil.copy(p["inventory"], ledger_dir() / f"{s}.inventory.json")
 
 
 def _finished(profile: str, slug: str, seed: int, params: dict[str, Any]) -> bool:
@@ -164,7 +168,9 @@ def _store(result: dict) -> None:
     if result["notebook"] is not None:
         put(keep, result["notebook"])
     put(p["ledger"], json.dumps(result["ledger"], indent=1))
-    meta = {k: v for k, v in result.items() if k not in ("notebook", "ledger")}
+    if result.get("inventory") is not None:
+        put(p["inventory"], json.dumps(result["inventory"], indent=1))
+    meta = {k: v for k, v in result.items() if k not in ("notebook", "ledger", "inventory")}
     put(p["meta"], json.dumps(meta, indent=1))
 
 

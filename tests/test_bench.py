@@ -16,6 +16,7 @@ def test_bench_tiny(tmp_path):
     rep = json.loads((tmp_path / "_build" / "bench" / "report.json").read_text())
     cpu = rep["devices"]["cpu"]
     assert cpu["ensemble"]["ratio"] > 0 and cpu["ensemble_batch"]["batch"] == 8 and cpu["hvp"]["ratio"] > 0
+    assert cpu["hvp"]["mode"] == "reverse" and cpu["hvp"]["forward_ratio"] > 0   # both HVP modes, side by side
     assert cpu["moments"]["ours_hvps"] == 3 * 2 and cpu["moments"]["peer_hvps"] >= 1
     assert cpu["gsc"]["rows"] == 34 and cpu["gsc"]["float64"]["points_per_s"] > 0 and cpu["gsc"]["float32_speedup"] > 0
     assert cpu["memory"]["N"] > 0

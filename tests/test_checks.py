@@ -194,3 +194,23 @@ def test_check_table_per_cell_notes_and_outcomes(run):
     recs = lib.check_table("t", "P", "x", ["a", "b"], measured=[1.0, 5.0], expected=[1.0, 1.0], tol=0.1, kind="exact",
                            outcome=["confirmed", "not reproduced"], note=["na", "nb"])
     assert [r["note"] for r in recs] == ["na", "nb"] and [r["status"] for r in recs] == ["confirmed", "not reproduced"]
+
+
+def test_inventory_accounts_for_every_item_and_every_record(run, tmp_path):
+    lib.check(claim="a", source="Prop. 1", statement="s", measured=1.0, expected=1.0, tol=0.0, kind="exact")
+    lib.check_table(claim="tab", source="Table 1", statement="s", cells=["x", "y"], measured=[1.0, 2.0], expected=[1.0, 2.0],
+                    tol=0.0, kind="exact")
+    NA, CTX = lib.checks.NOT_ATTEMPTED, lib.checks.CONTEXT_ONLY
+    md = lib.inventory({"Prop. 1": "a", "Table 1": ["tab"], "Fig. 9": (NA, "needs ImageNet"), "Def. 1": (CTX, "a definition")})
+    assert "2 items checked, 1 not attempted, 1 context only" in md.data and "`tab`" in md.data
+    rows = json.loads((tmp_path / "_build" / "ledger" / "preliminaries.inventory.json").read_text())
+    assert [r["status"] for r in rows] == ["checked", "checked", NA, CTX]
+    with pytest.raises(ValueError, match="named by no inventory item: tab"):          # a record nobody accounts for
+        lib.inventory({"Prop. 1": "a"})
+    with pytest.raises(ValueError, match="no record of b"):                          # a claim that did not run
+        lib.inventory({"Prop. 1": ["a", "b"], "Table 1": "tab"})
+    assert "not run with these parameters" in lib.inventory({"Prop. 1": ["a", "b"], "Table 1": "tab"}, strict=False).data
+    with pytest.raises(ValueError, match="reason"):                                  # no status, or an empty reason
+        lib.inventory({"Prop. 1": "a", "Table 1": "tab", "Fig. 9": (NA, " ")})
+    with pytest.raises(ValueError, match="claim ids"):
+        lib.inventory({"Prop. 1": "a", "Table 1": "tab", "Fig. 9": []})

@@ -147,3 +147,49 @@ def test_independent_order_gives_each_member_its_own_run():
     shared, own = run(False), run(True)
     assert shared[0] == shared[1]
     assert own[0] != own[1]
+
+
+def _write_tiny_cifar(root, rng):
+    """Files in the official python layout (pickled dicts of uint8 rows and label lists), a few
+    dozen random images each: what `lib.data.cifar` must read exactly as it reads the real release."""
+    import pickle
+
+    c10 = root / "cifar-10-batches-py"
+    c10.mkdir(parents=True)
+    batches = {}
+    for name, n in [(f"data_batch_{i}", 7) for i in range(1, 6)] + [("test_batch", 5)]:
+        batches[name] = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, n).tolist(),
+                         "batch_label": name, "filenames": [f"{name}_{j}.png" for j in range(n)]}
+        with open(c10 / name, "wb") as fh:
+            pickle.dump(batches[name], fh)
+    c100 = root / "cifar-100-python"
+    c100.mkdir()
+    sets = {}
+    for name, n in (("train", 30), ("test", 6)):
+        sets[name] = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": rng.integers(0, 100, n).tolist(),
+                      "coarse_labels": rng.integers(0, 20, n).tolist(), "filenames": [f"{j}.png" for j in range(n)]}
+        with open(c100 / name, "wb") as fh:
+            pickle.dump(sets[name], fh)
+    return batches, sets
+
+
+def test_cifar_loaders_read_the_python_release_layout(tmp_path, monkeypatch):
+    batches, sets = _write_tiny_cifar(tmp_path, np.random.default_rng(0))
+    x, y = data.cifar("cifar10", root=tmp_path, dtype=torch.float64)
+    assert x.shape == (35, 3072) and y.shape == (35,)
+    raw = np.concatenate([batches[f"data_batch_{i}"]["data"] for i in range(1, 6)])
+    np.testing.assert_allclose(x.numpy(), raw / 255.0)
+    assert y.tolist() == sum((batches[f"data_batch_{i}"]["labels"] for i in range(1, 6)), [])
+    # channel-major: the first 1024 values of a row are the red plane, as torchvision's (3, 32, 32) tensor flattened
+    img = raw[3].reshape(3, 32, 32)
+    np.testing.assert_allclose(x[3].view(3, 32, 32).numpy(), img / 255.0)
+    xt, yt = data.cifar("cifar10", train=False, root=tmp_path)
+    assert xt.shape == (5, 3072) and yt.tolist() == batches["test_batch"]["labels"]
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path))                      # the chapters' route: lib.data.load via BOOK_DATA
+    xf, yf = data.load("cifar100")
+    assert xf.shape == (30, 3072) and yf.tolist() == sets["train"]["fine_labels"]
+    _, yc = data.load("cifar100-coarse")
+    assert yc.tolist() == sets["train"]["coarse_labels"] and int(yc.max()) < 20
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3 is missing"):
+        data.cifar("cifar10", root=tmp_path)
