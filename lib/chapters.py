@@ -81,7 +81,7 @@ _SPECS = (
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
             Knob("width", int, 100, 100, "width and data dimension of the Table 1 networks (the paper: 100)", low=4, high=4096),
-            Knob("n_datasets", int, 8, 100, "Gaussian-noise datasets (one random network each) per Table 1 row; "
+            Knob("n_datasets", int, 16, 100, "Gaussian-noise datasets (one random network each) per Table 1 row; "
                  "at least 8, or the standard errors across datasets mean little", low=8, high=10**5),
             Knob("n_points", int, 1000, 10000, "points per dataset (batch norm uses all of them as one batch)", low=20, high=10**6),
             Knob("architectures", str, "table1", "table1", "which rows: every Table 1 row, or the seven vanilla nets of Fig. 1",
