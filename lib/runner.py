@@ -65,19 +65,13 @@ def parameters_cell_names(path: Path) -> list[str]:
     raise ValueError(f"{path} has no code cell tagged 'parameters'")
 
 
-def _ipc_kernel_manager():
-    """A kernel manager whose kernel talks over local IPC sockets instead of TCP: ipykernel warns
-    ("Kernel is running over TCP without encryption") about every TCP kernel, which is harmless on
-    the loopback interface but alarming in a chapter's output, and IPC is what it recommends."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class IPCKernelManager(AsyncKernelManager):
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-    return IPCKernelManager
+#: arguments for every chapter's kernel. ipykernel logs "Kernel is running over TCP without
+#: encryption" at WARNING level for every TCP kernel; on the loopback interface papermill uses that
+#: is harmless, and it alarmed readers of every run's output, so the kernel application logs errors
+#: only. (Switching the kernels to IPC sockets instead made concurrent sweep jobs, which start
+#: kernels in the same folder, collide on socket paths: "Invalid Signature".) Warnings raised by a
+#: chapter's own code are Python warnings in the cell outputs and are not affected.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def preflight(slugs: Iterable[str], profile: str, params: dict[str, Any]) -> None:
@@ -107,7 +101,7 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     try:
         pm.execute_notebook(str(nb_in), str(partial), parameters=params or {}, kernel_name="python3",
                             cwd=str(src.parent), progress_bar=sys.stderr.isatty(), log_output=False,
-                            kernel_manager_class=_ipc_kernel_manager())
+                            extra_arguments=KERNEL_ARGS)
         ok = True
     except pm.PapermillExecutionError as e:
         ok, err = False, f"{e.ename}: {e.evalue}"
