@@ -214,3 +214,15 @@ def test_inventory_accounts_for_every_item_and_every_record(run, tmp_path):
         lib.inventory({"Prop. 1": "a", "Table 1": "tab", "Fig. 9": (NA, " ")})
     with pytest.raises(ValueError, match="claim ids"):
         lib.inventory({"Prop. 1": "a", "Table 1": "tab", "Fig. 9": []})
+
+
+def test_remaining_error_compares_only_resolved_misses_and_allows_noise():
+    # moments 0 and 2: the paper misses by far more than 4 s.e.; moment 1: within noise, not compared
+    m, se, paper = np.array([2.0, 1.0, 4.0]), np.array([0.01, 0.1, 0.04]), np.array([1.0, 1.05, 2.0])
+    good = lib.remaining_error(m, se, paper, model=np.array([2.02, 9.9, 3.9]))
+    assert list(good["index"]) == [0, 2]
+    assert np.all(np.abs(good["left"]) <= good["allow"])
+    assert np.allclose(good["fraction"], np.abs(np.log(m[[0, 2]] / np.array([2.02, 3.9]))) / np.log(2))
+    # a model that leaves half the paper's error fails, even with the noise allowance
+    bad = lib.remaining_error(m, se, paper, model=m / np.sqrt(2))
+    assert np.all(np.abs(bad["left"]) > bad["allow"])
