@@ -84,6 +84,8 @@ _SPECS = (
             Knob("n_datasets", int, 16, 100, "Gaussian-noise datasets (one random network each) per Table 1 row; "
                  "at least 8, or the standard errors across datasets mean little", low=8, high=10**5),
             Knob("n_points", int, 1000, 10000, "points per dataset (batch norm uses all of them as one batch)", low=20, high=10**6),
+            Knob("bn_datasets", int, 4, 100, "datasets per batch-norm row in a separate pass at the paper's 10,000 points (one batch), "
+                 "run only when n_points is not 10,000: the batch-norm GSC depends on the batch size", low=3, high=10**5),
             Knob("architectures", str, "table1", "table1", "which rows: every Table 1 row, or the seven vanilla nets of Fig. 1",
                  choices=("table1", "fig1")),
             Knob("epochs", int, 3, 20, "SGD epochs of the training experiments (Props. 1 and 4; effective depth and Taylor test)", low=1, high=10**4),

@@ -314,3 +314,19 @@ def test_thm1_exact_sums():
     # ten times the budget breaks the bound for some (Lambda, r, h): the check can fail
     assert max(float(D.thm1_residual_bound(L, r, 1.0, 1.0, 1e4 * D.thm1_update_budget(L, r, 1.0, 1.0, 1.0), terms=40))
                for L in (1, 2, 3) for r in (1.01, 1.1)) > 1.0
+
+
+def test_table1_pass_summarises_each_row_over_datasets():
+    rows = [("relu", "none", "looks-linear", "none", "100"), ("tanh", "layer", "gaussian", "none", "100")]
+    summ, prof = D.table1(rows, depth=6, d=8, n_datasets=5, n_points=64, generator=g(3), dtype=DT)
+    assert list(summ) == rows and list(prof) == rows
+    ll, th = summ[rows[0]], summ[rows[1]]
+    # looks-linear ReLU is linear and orthogonal at initialisation: GSC(L, 0) is 1 up to the finite data
+    # (quadratic means over 64 points); the mean over datasets within 4 of its standard errors
+    assert abs(ll["gsc"] - 1) < 4 * ll["se_gsc"] and ll["se_gsc"] > 0
+    assert ll["paper"] == (1.0, 1.0, 0.5)
+    # the summary's standard errors are the across-dataset s.d. over sqrt(n_datasets), and agree with the metrics
+    assert math.isclose(th["se_log"], th["sd_log"] / math.sqrt(5))
+    assert th["sign_all"].shape == (5,) and math.isclose(th["sign"], th["sign_all"].mean())
+    gsc_profile, kinds, _, _ = prof[rows[1]]
+    assert len(gsc_profile) == len(kinds) and math.isclose(gsc_profile[0], th["gsc"], rel_tol=1e-12)
