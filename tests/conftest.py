@@ -1,4 +1,11 @@
-"""Shared fixtures: one seed sweep of every chapter, used by the sweep tests and the book build."""
+"""Shared fixtures: one seed sweep of every chapter, used by the sweep tests and the book build.
+
+The sweep starts in the background as soon as collection finds a test that needs it, so that it
+runs while nbval executes the chapters (``testpaths`` puts ``book`` first). Both then share the two
+cores: the sweep's two Dask workers run one thread each, and so do the nbval kernels (``OMP_NUM_THREADS``
+and friends are set to 1 for the kernels this process starts, and torch here gets one thread):
+three single-threaded processes pack two cores better than one-after-another runs at two threads,
+which scale poorly (README, "Tests")."""
 
 import os
 import subprocess
@@ -14,17 +21,53 @@ ROOT = Path(__file__).resolve().parent.parent
 # passes at every seed": seed 0 (nbval) and seed 1 (this sweep) are two seeds in every CI run. One
 # sweep seed keeps the test command near 20 minutes; the ten-seed sweeps are run by hand (README).
 SWEEP_SEEDS = (1,)
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_SWEEP: dict = {}
+
+
+def _start_sweep(build: Path) -> None:
+    build.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, BOOK_BUILD_DIR=str(build))
+    cmd = [sys.executable, "-m", "lib", "sweep", "--seeds", ",".join(map(str, SWEEP_SEEDS)), "--workers", "2", "--no-progress"]
+    log = open(build / "sweep-test.log", "w")
+    _SWEEP.update(build=build, log=log, t0=time.perf_counter(),
+                  proc=subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True))
+
+
+def pytest_collection_finish(session):
+    """Start the sweep in the background when some selected test needs it; give this process and
+    the kernels it starts one thread each while it runs."""
+    if _SWEEP or not any("swept_build" in getattr(it, "fixturenames", ()) for it in session.items):
+        return
+    import tempfile
+
+    _start_sweep(Path(tempfile.mkdtemp(prefix="book-sweep-")) / "_build")
+    for v in THREAD_VARS:
+        os.environ[v] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pytest_sessionfinish(session):
+    if _SWEEP and _SWEEP["proc"].poll() is None:          # interrupted or deselected: do not leave it running
+        _SWEEP["proc"].kill()
 
 
 @pytest.fixture(scope="session")
-def swept_build(tmp_path_factory):
+def swept_build():
     """``python -m lib sweep --seeds 1 --workers 2`` over every chapter (quick profile) on a local
-    Dask cluster, in a throw-away ``_build``. Returns ``(build dir, completed process, wall time, seeds)``."""
-    b = tmp_path_factory.mktemp("sweep") / "_build"
-    env = dict(os.environ, BOOK_BUILD_DIR=str(b))
-    cmd = [sys.executable, "-m", "lib", "sweep", "--seeds", ",".join(map(str, SWEEP_SEEDS)), "--workers", "2", "--no-progress"]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - t0
-    (b / "sweep-test.log").write_text(res.stdout + res.stderr)
-    return b, res, wall, SWEEP_SEEDS
+    Dask cluster, in a throw-away ``_build`` (started at collection, awaited here). Returns
+    ``(build dir, completed process, wall time, seeds)``; the process's output is in
+    ``<build>/sweep-test.log``."""
+    if not _SWEEP:
+        import tempfile
+
+        _start_sweep(Path(tempfile.mkdtemp(prefix="book-sweep-")) / "_build")
+    proc = _SWEEP["proc"]
+    proc.wait(timeout=3600)
+    wall = time.perf_counter() - _SWEEP["t0"]
+    _SWEEP["log"].close()
+    out = (_SWEEP["build"] / "sweep-test.log").read_text()
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, stdout=out, stderr="")
+    return _SWEEP["build"], res, wall, SWEEP_SEEDS
