@@ -110,6 +110,7 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     wall = time.perf_counter() - t0
     nb_in.unlink(missing_ok=True)
     if ok:
+        _hide_injected_parameters(partial)
         os.replace(partial, out)
         failed.unlink(missing_ok=True)
     else:
@@ -117,6 +118,22 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
         if partial.exists():
             os.replace(partial, failed)
     return ok, wall, err
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's "injected-parameters" cell ``remove-cell`` so the HTML book does not show it:
+    the setup cell's header line already prints the parameters the chapter ran with."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
 
 
 def _update_timings(entries: dict[str, dict]) -> None:

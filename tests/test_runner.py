@@ -169,3 +169,15 @@ def test_browser_check_catches_a_missing_figure_and_a_cdn(built_book, tmp_path):
     assert "requests leaving loopback" in probs and "cdn.jsdelivr.net" in probs
     assert "MathJax did not load" in probs
     assert not res["book/skilling-moments.html"]
+
+
+def test_injected_parameters_cell_is_removed_from_the_html(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("seed = 3", metadata={"tags": ["injected-parameters"]}),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    p = tmp_path / "nb.ipynb"
+    nbformat.write(nb, p)
+    runner._hide_injected_parameters(p)
+    cells = nbformat.read(p, as_version=4).cells
+    assert cells[0].metadata.tags == ["injected-parameters", "remove-cell"] and "tags" not in cells[1].metadata
