@@ -334,7 +334,7 @@ def remaining_error(measured: Any, se: Any, paper: Any, model: Any, *, miss_k: f
     if not (m.shape == se.shape == pa.shape == mo.shape):
         raise ValueError(f"remaining_error: shapes differ ({m.shape}, {se.shape}, {pa.shape}, {mo.shape})")
     idx = np.flatnonzero(np.abs(m - pa) > miss_k * se)
-    k = k_family(max(len(idx), 1), p) if len(idx) else float("nan")
+    k = k_family(len(idx), p) if len(idx) else float("nan")
     m_, se_log = m[idx], se[idx] / m[idx]
     left, paper_err = np.log(m_ / mo[idx]), np.abs(np.log(m_ / pa[idx]))
     return {"index": idx, "left": left, "allow": share * paper_err + k * se_log, "fraction": np.abs(left) / paper_err,

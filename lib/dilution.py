@@ -180,6 +180,21 @@ def metrics(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y
     return {"gsc": gsc.detach(), "std": std, "sign": sign, "kinds": kinds}
 
 
+PAPER_POINTS = 10_000   #: §I.2: points per dataset, and with batch norm the batch size
+
+
+def batch_size_matches(key: tuple, n_points: int) -> bool:
+    """A batch-norm row's GSC depends on the batch (the whole dataset), so it is comparable with the
+    paper only at the paper's 10,000 points; rows without batch norm always are."""
+    return not (key[1] == "batch" and n_points != PAPER_POINTS)
+
+
+def datasets_per_pass(n_points: int, d: int, depth: int, budget: float = 4e8) -> int:
+    """Networks per :func:`metrics` pass so that activations and gradients stay near 8 GB
+    (``budget`` floats of points x width x depth)."""
+    return max(1, int(budget // (n_points * d * depth)))
+
+
 def table1(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
            device=None, dtype=torch.float32, chunk: int | None = None, progress: bool = False) -> tuple[dict, dict]:
     """Philipp et al. §I.2 / Table 1: for each row key ``(nonlin, norm, matrix, skip, width)`` draw
@@ -190,12 +205,14 @@ def table1(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generato
     ``sd_log`` (the same for log GSC), ``std``/``se_std`` and ``sign``/``se_sign`` (the highest
     nonlinearity layer's pre-activation st. dev. and sign diversity), ``sign_all`` (per dataset),
     ``paper`` (the printed row as floats, or None) -- and per row the layer profiles
-    ``(mean GSC(l, 0) per layer, layer kinds, mean st. dev., mean sign diversity)``."""
-    from .data import gaussian_noise
-
-    summary, profiles = {}, {}
+    ``(mean GSC(l, 0) per layer, layer kinds, mean st. dev., mean sign diversity)``. ``chunk``
+    defaults to :func:`datasets_per_pass`."""
     from tqdm import tqdm
 
+    from .data import gaussian_noise
+
+    chunk = chunk or datasets_per_pass(n_points, d, depth)
+    summary, profiles = {}, {}
     for key in tqdm(list(rows), desc="Table 1 rows", disable=not progress, leave=False, mininterval=2.0):
         arch = TableArch(*key, depth=depth, d=d)
         x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
@@ -392,7 +409,7 @@ def table1_cell(q: dict, key: tuple, n_datasets: int, n_points: int, k: float, c
     if column == "GSC":
         val, se, sd = math.exp(q["log_gsc"]), q["se_log"], q["sd_log"]
         tol = k * math.hypot(se, sd / 10) + half / ref          # rounding as a relative (log) allowance
-        resolved = not (key[1] == "batch" and n_points != 10_000)
+        resolved = batch_size_matches(key, n_points)
         note = (f"geometric mean over {n_datasets} datasets; log scale; "
                 + ("batch norm over the whole dataset: the GSC depends on the batch size, compared at 10,000 points"
                    if not resolved else f"{k:.2f} combined s.e. + rounding {half:g}"))
@@ -584,7 +601,7 @@ def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[s
         v = v[np.isfinite(v)]
         text = TABLE3[key][column]
         se, sd = v.std(ddof=1) / math.sqrt(v.size), v.std(ddof=1)
-        resolved = not (key[1] == "batch" and n_points != 10_000) and defined
+        resolved = batch_size_matches(key, n_points) and defined
         out["cells"].append(f"{'/'.join(key)}: {('log10 GSC', 'log10 corrected GSC')[column]}")
         out["measured"].append(float(v.mean()))
         out["expected"].append(float(text))

@@ -21,12 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # passes at every seed": seed 0 (nbval) and seed 1 (this sweep) are two seeds in every CI run. One
 # sweep seed keeps the test command near 20 minutes; the ten-seed sweeps are run by hand (README).
 SWEEP_SEEDS = (1,)
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _SWEEP: dict = {}
 
 
-def _start_sweep(build: Path) -> None:
-    build.mkdir(parents=True, exist_ok=True)
+def _start_sweep() -> None:
+    import tempfile
+
+    build = Path(tempfile.mkdtemp(prefix="book-sweep-")) / "_build"
+    build.mkdir(parents=True)
     env = dict(os.environ, BOOK_BUILD_DIR=str(build))
     cmd = [sys.executable, "-m", "lib", "sweep", "--seeds", ",".join(map(str, SWEEP_SEEDS)), "--workers", "2", "--no-progress"]
     log = open(build / "sweep-test.log", "w")
@@ -39,9 +41,9 @@ def pytest_collection_finish(session):
     the kernels it starts one thread each while it runs."""
     if _SWEEP or not any("swept_build" in getattr(it, "fixturenames", ()) for it in session.items):
         return
-    import tempfile
+    from lib.sweep import THREAD_VARS
 
-    _start_sweep(Path(tempfile.mkdtemp(prefix="book-sweep-")) / "_build")
+    _start_sweep()
     for v in THREAD_VARS:
         os.environ[v] = "1"
     import torch
@@ -50,8 +52,14 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
-    if _SWEEP and _SWEEP["proc"].poll() is None:          # interrupted or deselected: do not leave it running
+    if not _SWEEP:
+        return
+    import shutil
+
+    if _SWEEP["proc"].poll() is None:          # interrupted or deselected: do not leave it running
         _SWEEP["proc"].kill()
+        _SWEEP["proc"].wait()
+    shutil.rmtree(_SWEEP["build"].parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +69,7 @@ def swept_build():
     ``(build dir, completed process, wall time, seeds)``; the process's output is in
     ``<build>/sweep-test.log``."""
     if not _SWEEP:
-        import tempfile
-
-        _start_sweep(Path(tempfile.mkdtemp(prefix="book-sweep-")) / "_build")
+        _start_sweep()
     proc = _SWEEP["proc"]
     proc.wait(timeout=3600)
     wall = time.perf_counter() - _SWEEP["t0"]
