@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from .runtime import ChapterSpec, Knob
 
+#: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
+QUICK_TIMED = "2026-12-03, 2-core CPU, two threads"
+#: when and where ``gpu_quick_s`` was measured (``device=cuda``; torch 2.11 there)
+GPU_QUICK_TIMED = "2026-11-23, one NVIDIA H200"
+
 _SPECS = (
     ChapterSpec(
         slug="preliminaries",
@@ -16,6 +21,7 @@ _SPECS = (
         paper="shared background (He et al. 2015; Balduzzi et al. 2017; Philipp et al. 2018)",
         dtype="float64",
         paper_runtime="11 s on one H200 GPU (2026-11-23); over 10 minutes on a 2-core CPU",
+        quick_s=23, gpu_quick_s=6,
         knobs=(
             Knob("depth", int, 20, 50, "blocks after the stem", low=1, high=1000),
             Knob("width", int, 64, 256, "units per hidden layer", low=2, high=8192),
@@ -29,6 +35,7 @@ _SPECS = (
         paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
         dtype="float64",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-100, which the GPU machine did not have)",
+        quick_s=130, gpu_quick_s=87,
         knobs=(
             Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
             Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),
@@ -48,6 +55,7 @@ _SPECS = (
         paper="Littwin & Wolf 2016, The loss surface of residual networks: ensembles and the role of batch normalization",
         dtype="float64",
         paper_runtime="83 s on one H200 GPU (2026-11-23)",
+        quick_s=30, gpu_quick_s=20,
         knobs=(
             Knob("p_max", int, 100_000, 1_000_000, "largest depth p of the exact-vs-asymptotic comparisons", low=100, high=10**7),
             Knob("betas", str, "0.1,0.5,2", "0.1,0.5,2", "comma-separated values of beta (Fig. 1a-c)"),
@@ -62,6 +70,7 @@ _SPECS = (
         paper="Balduzzi, Frean, Leary, Lewis, Ma & McWilliams 2017, The shattered gradients problem (ICML)",
         dtype="float32",
         paper_runtime="49 s on one H200 GPU with dataset=digits (2026-11-23); Fig. 5c on CIFAR-10 not timed",
+        quick_s=60, gpu_quick_s=20,
         knobs=(
             Knob("width", int, 128, 200, "units per hidden layer N (the paper: 200 in Figs. 1-2, 100 in Fig. 3)", low=8, high=4096),
             Knob("depths", str, "1,2,4,10,24,50", "1,2,4,10,24,50", "comma-separated depths L of the deep nets"),
@@ -78,6 +87,7 @@ _SPECS = (
         paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
         dtype="float32",
         paper_runtime="not timed: the first H200 run ran out of GPU memory in Table 1 (now processed in chunks of datasets, untested on a GPU); about 8 minutes for Table 1 alone at the measured 74,000 points/s",
+        quick_s=301, gpu_quick_s=37,
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
             Knob("width", int, 100, 100, "width and data dimension of the Table 1 networks (the paper: 100)", low=4, high=4096),
@@ -98,6 +108,7 @@ _SPECS = (
         dtype="float32",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-10, which the GPU machine did not have); the CIFAR-10 training alone is "
                       "9 networks x 200 epochs per seed",
+        quick_s=155, gpu_quick_s=28,
         knobs=(
             Knob("depths", str, "8,20", "20,32,44", "comma-separated depths L = 3N + 2 of the trained networks "
                  "(quick: the shallowest and the deepest, as the checks compare them; add 14 for a middle point)"),

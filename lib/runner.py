@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import chapters
+from . import chapters, threads
 from .checks import ROOT, build_dir
 from .runtime import resolve, resolve_device
 
@@ -98,6 +98,8 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     jupytext.write(jupytext.read(src, fmt="md:myst"), nb_in)
     t0 = time.perf_counter()
     err = ""
+    saved = {k: os.environ.get(k) for k in threads.env(1)}
+    os.environ.update(threads.env(threads.in_process()))     # the kernel inherits the thread rule (lib.threads)
     try:
         pm.execute_notebook(str(nb_in), str(partial), parameters=params or {}, kernel_name="python3",
                             cwd=str(src.parent), progress_bar=sys.stderr.isatty(), log_output=False,
@@ -107,6 +109,12 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
         ok, err = False, f"{e.ename}: {e.evalue}"
     except Exception as e:  # kernel died, bad notebook, ...: report, do not crash the whole run
         ok, err = False, f"{type(e).__name__}: {e}"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     wall = time.perf_counter() - t0
     nb_in.unlink(missing_ok=True)
     if ok:
@@ -216,6 +224,7 @@ def stage() -> Path:
     (src / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     shutil.copy(ROOT / "_toc.yml", src / "_toc.yml")
     shutil.copy(ROOT / "references.bib", src / "references.bib")
+    shutil.copytree(ROOT / "_static", src / "_static")          # the book's CSS (page layout)
     notebooks = set(chapters.CHAPTERS) | set(PAGES)
     missing = []
     for md in BOOK.glob("*.md"):

@@ -99,6 +99,12 @@ class ChapterSpec:
     knobs: tuple[Knob, ...]
     dtype: str = "float64"
     paper_runtime: str = "not measured yet"
+    #: recorded wall time of the quick profile (seconds, one chapter at a time): on the 2-core CPU
+    #: at two threads (:data:`lib.chapters.QUICK_TIMED`), and on one H200 GPU
+    #: (:data:`lib.chapters.GPU_QUICK_TIMED`). The README quotes them (a test keeps it in step) and
+    #: the sweep starts the longest jobs first.
+    quick_s: float = 0.0
+    gpu_quick_s: float | None = None
 
     def knob(self, name: str) -> Knob:
         for k in self.knobs:
@@ -121,6 +127,7 @@ class Run:
     dtype: torch.dtype
     seed: int
     knobs: dict[str, Any] = field(default_factory=dict)
+    threads: int = 0   #: torch CPU threads of this process (lib.threads)
 
     def __getattr__(self, name: str) -> Any:
         knobs = self.__dict__.get("knobs", {})
@@ -139,7 +146,7 @@ class Run:
         return (
             f"[{self.chapter}] profile={self.profile} device={self.device} "
             f"dtype={str(self.dtype).replace('torch.', '')} seed={self.seed} "
-            f"torch={torch.__version__} | {knobs}"
+            f"torch={torch.__version__}" + (f" threads={self.threads}" if self.threads else "") + f" | {knobs}"
         )
 
 
@@ -224,7 +231,7 @@ def setup(chapter: str, *, profile: str = "quick", device: str = "auto", seed: i
     ``seed`` and the chapter's knobs (each ``None`` = take it from the profile).
     Returns a :class:`Run` whose attributes are the resolved knobs.
     """
-    from . import chapters, checks
+    from . import chapters, checks, threads
 
     spec = chapters.get(chapter)
     knobs = resolve(spec, profile, seed, params)
@@ -234,7 +241,8 @@ def setup(chapter: str, *, profile: str = "quick", device: str = "auto", seed: i
     # rounds inputs to 10 mantissa bits and would silently change every float32 claim on a GPU
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    run = Run(chapter=chapter, profile=profile, device=dev, dtype=DTYPES[spec.dtype], seed=int(seed), knobs=knobs)
+    n_threads = threads.apply()   # BOOK_THREADS, else what the launcher set (OMP_NUM_THREADS), else all cores
+    run = Run(chapter=chapter, profile=profile, device=dev, dtype=DTYPES[spec.dtype], seed=int(seed), knobs=knobs, threads=n_threads)
     checks.start(run)
     print(run.header())
     return run

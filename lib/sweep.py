@@ -4,8 +4,8 @@ A verdict of the book is only worth something if it does not depend on the seed.
 every (chapter, seed) pair as its own job -- one ``python -m lib run`` of that chapter at that
 seed, in a private build folder, in a fresh process -- on a dask.distributed cluster: a
 :class:`distributed.LocalCluster` on this machine by default (``workers`` processes of one
-thread each; every job's torch/OpenMP threads are set so that workers x threads = cores, so the
-jobs do not fight over the cores), or an existing cluster reached by its scheduler address. With
+thread each; every job's torch/OpenMP threads follow :mod:`lib.threads` -- cores // workers, or
+``BOOK_THREADS`` -- so the jobs do not fight over the cores; the longest chapters start first), or an existing cluster reached by its scheduler address. With
 ``gpu=True`` each job asks the cluster for one unit of the worker resource ``GPU``: start the
 workers of an existing cluster with ``--resources GPU=1``, one per GPU, each with its own
 ``CUDA_VISIBLE_DEVICES`` (on a local cluster the sweep starts one worker per visible GPU and
@@ -37,10 +37,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import chapters
+from . import chapters, threads as threads_
 from .checks import OUTCOMES, ROOT, build_dir
 
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_VARS = threads_.THREAD_VARS
+
+
+def job_priority(slug: str) -> int:
+    """Dask priority of a chapter's jobs: its recorded quick wall time in seconds (higher runs
+    first), so that the longest jobs start first and the short ones fill the gaps at the end."""
+    return int(round(chapters.get(slug).quick_s))
 
 
 def sweep_dir(profile: str) -> Path:
@@ -89,7 +95,7 @@ def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads:
         bdir = Path(tmp) / "_build"
         # the kernel imports the same lib as this job (not another installed copy)
         path = os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
-        env = dict(os.environ, BOOK_BUILD_DIR=str(bdir), PYTHONPATH=path, **{v: str(threads) for v in THREAD_VARS})
+        env = dict(os.environ, BOOK_BUILD_DIR=str(bdir), PYTHONPATH=path, **threads_.env(threads))
         if gpu_index is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu_index)
         cmd = [sys.executable, "-m", "lib", "run", slug, "--profile", profile, *_param_args({**params, "seed": seed})]
@@ -205,7 +211,7 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
     if "seed" in params or "profile" in params:
         raise ValueError("give seeds with --seeds and the profile with --profile, not with -p")
     runner.preflight(slugs, profile, params)  # bad parameters fail before any worker starts
-    cores = os.cpu_count() or 1
+    cores = threads_.cores()
     gpu_count = 0
     if gpu:
         import torch
@@ -218,7 +224,7 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
         workers = gpu_count if (gpu and not scheduler) else max(1, min(cores, len(slugs) * len(seeds)))
     if workers < 1:
         raise ValueError(f"--workers {workers}: need at least one worker")
-    threads = max(1, cores // workers)
+    threads = threads_.threads_per_job(workers)
     todo = [(s, seed) for seed in seeds for s in slugs if not _finished(profile, s, seed, params)]
     done = len(slugs) * len(seeds) - len(todo)
     where = scheduler or f"LocalCluster, {workers} worker(s) x {threads} torch thread(s)"
@@ -230,7 +236,8 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
         try:
             local_gpus = gpu and not scheduler
             kw: dict[str, Any] = {"resources": {"GPU": 1}} if gpu else {}
-            futures = [client.submit(run_job, slug, seed, profile, params, threads, local_gpus,
+            # longest jobs first (by the recorded quick time), so that a long chapter does not start last
+            futures = [client.submit(run_job, slug, seed, profile, params, threads, local_gpus, priority=job_priority(slug),
                                      key=f"{slug}-seed-{seed}-{profile}", pure=False, **kw) for slug, seed in todo]
             bar = tqdm(total=len(futures), desc="sweep jobs", unit="job", disable=not progress, file=sys.stderr)
             for fut in as_completed(futures):

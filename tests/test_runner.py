@@ -16,8 +16,8 @@ from lib import chapters, runner
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args, build_dir=None, timeout=1800):
-    env = dict(os.environ)
+def cli(*args, build_dir=None, timeout=1800, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
     if build_dir is not None:
         env["BOOK_BUILD_DIR"] = str(build_dir)
     return subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env, capture_output=True,
@@ -79,9 +79,11 @@ def test_failing_notebook_leaves_no_half_written_output(tmp_path, monkeypatch):
 
 
 def test_rerun_with_other_seed_and_knobs(tmp_path):
-    """Papermill reruns the preliminaries with -p seed 3 and changed knobs; its checks still pass."""
+    """Papermill reruns the preliminaries with -p seed 3 and changed knobs; its checks still pass.
+    BOOK_THREADS reaches the kernel (lib.threads), and its header says so."""
     b = tmp_path / "_build"
-    res = cli("run", "preliminaries", "-p", "seed", "3", "-p", "depth", "8", "-p", "n_nets", "500", build_dir=b)
+    res = cli("run", "preliminaries", "-p", "seed", "3", "-p", "depth", "8", "-p", "n_nets", "500", build_dir=b,
+              env_extra={"BOOK_THREADS": "1"})
     assert res.returncode == 0, res.stdout + res.stderr
     assert "preliminaries" in res.stdout and "ok" in res.stdout
     recs = json.loads((b / "ledger" / "preliminaries.json").read_text())
@@ -90,7 +92,7 @@ def test_rerun_with_other_seed_and_knobs(tmp_path):
     assert timings["preliminaries"]["status"] == "ok" and timings["preliminaries"]["wall_s"] > 0
     nb = nbformat.read(b / "executed" / "preliminaries.ipynb", as_version=4)
     text = "".join(str(o) for c in nb.cells for o in c.get("outputs", []))
-    assert "depth=8" in text and "seed=3" in text
+    assert "depth=8" in text and "seed=3" in text and "threads=1 " in text
 
 
 @pytest.fixture(scope="module")
