@@ -30,6 +30,30 @@ from urllib.parse import unquote, urldefrag, urlparse
 from . import chapters
 from .checks import build_dir
 
+#: the smallest display scale of a figure (shown width / drawn width): the book draws at 110 dpi with
+#: 11-point tick labels (about 17 px), so below 0.55 they fall under 9 px on screen
+MIN_FIGURE_SCALE = 0.55
+
+#: measured in the page: elements of the article whose content is wider than their box (cut off,
+#: or scrolled sideways: a table, a code block or an output), and every figure's display scale
+LAYOUT_JS = """() => {
+  const art = document.querySelector('article') || document.querySelector('main') || document.body;
+  const right = art.getBoundingClientRect().right;
+  const overflow = [];
+  for (const el of art.querySelectorAll('table, pre, img, .cell_output, .pst-scrollable-table-container, .output')) {
+    const wide = el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0;
+    const out = el.getBoundingClientRect().right > right + 1;
+    if (wide || out) {
+      const txt = (el.innerText || el.getAttribute('src') || '').trim().split('\\n')[0].slice(0, 60);
+      overflow.push(`${el.tagName.toLowerCase()}${el.className ? '.' + String(el.className).split(' ')[0] : ''} `
+                    + `(${el.scrollWidth} px in ${el.clientWidth} px): ${txt}`);
+    }
+  }
+  const figures = Array.from(art.querySelectorAll('img')).filter(i => i.naturalWidth > 0)
+    .map(i => [i.getAttribute('src'), i.getBoundingClientRect().width / i.naturalWidth]);
+  return {overflow, figures, width: art.getBoundingClientRect().width};
+}"""
+
 PAGES = ("book/intro.html", "book/ledger.html", "book/robustness.html", "book/errata.html")
 
 
@@ -170,13 +194,19 @@ def check_site(html_dir: str | Path | None = None, screenshot_dir: str | Path | 
                     problems.append(f"{failed_cells} FAILED claim(s) shown")
                 if (is_chapter or page_name == "book/ledger.html") and n_rows == 0:
                     problems.append("no claims table rows")
+                layout = page.evaluate(LAYOUT_JS)
+                for where in layout["overflow"]:
+                    problems.append(f"overflows its container: {where}")
+                small = [f"{src} shown at {scale:.2f}x" for src, scale in layout["figures"] if scale < MIN_FIGURE_SCALE]
+                if small:
+                    problems.append(f"figures shrunk below {MIN_FIGURE_SCALE}x (labels unreadable): {small[:5]}")
                 broken = _check_links(root, page_name, hrefs, cache)
                 if broken:
                     problems.append(f"broken internal links: {broken[:5]}")
                 name = page_name.replace("book/", "").replace(".html", "")
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
                 page.close()
-                results.append({"page": page_name, "math_elements": n_math, "images": len(imgs),
+                results.append({"page": page_name, "math_elements": n_math, "images": len(imgs), "layout": layout,
                                 "claim_rows": n_rows, "links": len(hrefs), "problems": problems,
                                 "screenshot": str(shots / f"{name}.png")})
         finally:

@@ -484,29 +484,37 @@ def _expected_cell(r: dict) -> str:
 
 def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     """A Markdown table of ledger records (``columns='chapter'`` for the claims-at-a-glance view,
-    ``'ledger'`` for the book-wide ledger page with the tolerance and the seed). Both show the
-    measured quantity (± its standard error where one was recorded), the value it is compared with
-    and the paper's printed value side by side."""
+    ``'ledger'`` for the book-wide ledger page: one table per chapter, under a line naming the
+    chapter, its profile and seed, with the tolerance). Both show the status right
+    after the id, then the measured quantity (± its standard error where one was recorded), the
+    value it is compared with and the paper's printed value side by side; the long texts come last,
+    so that what a reader scans for fits the page."""
     recs = [{k: (_cell(v) if isinstance(v, str) else v) for k, v in r.items()} for r in recs]
 
     def paper(r: dict) -> str:
         return _fmt(r["paper_value"]) if r.get("paper_value") is not None else "–"
 
     if columns == "chapter":
-        head = ("| id | where in the paper | claim | measured | compared with | paper | status |\n"
+        head = ("| id | status | measured | compared with | paper | claim | where in the paper |\n"
                 "|---|---|---|---|---|---|---|\n")
-        rows = [f"| `{r['claim']}` | {r['source']} | {r['statement']} | {_measured_cell(r)} | {_expected_cell(r)} | "
-                f"{paper(r)} | **{r['status']}** |" for r in recs]
-    else:
-        head = ("| chapter | id | where | kind | measured | compared with | paper | tolerance | status | seed |\n"
-                "|---|---|---|---|---|---|---|---|---|---|\n")
+        rows = [f"| `{r['claim']}` | **{r['status']}** | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
+                f"{r['statement']} | {r['source']} |" for r in recs]
+        return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"
+    parts = []
+    for chapter in dict.fromkeys(r["chapter"] for r in recs):
+        mine = [r for r in recs if r["chapter"] == chapter]
+        runs = ", ".join(sorted({f"{r['profile']} profile, seed {r['seed']}" for r in mine}))
         rows = [
-            f"| {r['chapter']} | <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | {r['source']} | "
-            f"{r['kind']} | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
-            f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | **{r['status']}** | {r['seed']} |"
-            for r in recs
+            f"| <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | **{r['status']}** | "
+            f"{_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
+            f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | "
+            f"{r['source']} |"
+            for r in mine
         ]
-    return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"
+        parts.append(f"**{chapter}** ({len(mine)} records; {runs})\n\n"
+                     "| id | status | measured | compared with | paper | tolerance | where |\n"
+                     "|---|---|---|---|---|---|---|\n" + "\n".join(r.replace("\n", " ") for r in rows) + "\n")
+    return "\n".join(parts)
 
 
 NOT_ATTEMPTED = "not attempted"

@@ -27,3 +27,27 @@ def save(fig: "plt.Figure", chapter: str, name: str) -> Path:
     path = d / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
     return path
+
+
+#: the widest figure the book draws (inches). Figures are drawn at 110 dpi and shown in a text
+#: column of about 690 px (a 1280-px window), so a figure this wide is shown at about 0.6x and its
+#: 11-point tick labels at about 10 px; a wider one is shrunk until they are unreadable (the browser
+#: check measures every figure's display scale).
+MAX_WIDTH = 10.5
+
+
+def panels(n: int, *, panel: tuple[float, float] = (5.2, 3.8), ncols: int | None = None, **kw):
+    """A figure of ``n`` panels of ``panel`` inches, as many per row as fit in :data:`MAX_WIDTH`
+    (or ``ncols``), filled row by row; the unused places of the last row are removed. Returns
+    ``(fig, axes)`` with ``axes`` a flat array of the ``n`` panels. ``kw`` go to ``plt.subplots``."""
+    import math
+
+    cols = ncols or max(1, min(n, int(MAX_WIDTH // panel[0])))
+    if panel[0] * cols > MAX_WIDTH + 1e-9:
+        raise ValueError(f"{cols} panels of {panel[0]} in make a figure wider than MAX_WIDTH = {MAX_WIDTH} in")
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False, **kw)
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]

@@ -87,8 +87,10 @@ def test_tolerance_helpers():
 def test_markdown_tables(run):
     lib.check("t1", "Paper, Eq. 3", "a claim", measured=[1.0, 2.0], expected=[1.0, 2.0], tol=0, kind="exact")
     md = checks.markdown_table(checks.records())
-    assert "| `t1` | Paper, Eq. 3 | a claim | [1, 2] | [1, 2] | – | **confirmed** |" in md
-    assert "t1" in checks.markdown_table(checks.records(), columns="ledger")
+    assert "| `t1` | **confirmed** | [1, 2] | [1, 2] | – | a claim | Paper, Eq. 3 |" in md
+    ledger = checks.markdown_table(checks.records(), columns="ledger")
+    assert "`t1` | **confirmed** | [1, 2] | [1, 2] | – | 0 | Paper, Eq. 3 |" in ledger
+    assert ledger.startswith("**") and "seed" in ledger.splitlines()[0]
 
 
 def test_pipes_are_escaped_in_tables(run):
