@@ -194,12 +194,17 @@ def test_sign_diversity_bias_bounds_the_exact_binomial_bias(n):
 def test_table1_comparison_cells():
     key_bn = ("relu", "batch", "gaussian", "none", "100")
     key = ("tanh", "layer", "gaussian", "none", "100")
-    q = dict(log_gsc=math.log(72.0), se_log=0.01, sd_log=0.03, std=1.0, se_std=1e-4, sign=0.49, se_sign=0.002)
-    out = D.table1_comparison({key: q, key_bn: dict(q, log_gsc=math.log(6000.0))}, 8, 1000, 5.0, "GSC")
-    assert out["cells"] == ["tanh/layer/gaussian/none/100: GSC", "relu/batch/gaussian/none/100: GSC"]
-    assert out["measured"][0] == pytest.approx(72.0) and out["expected"] == [72.2, 5728.0]
-    assert out["outcome"] == ["confirmed", "not resolved at this scale"]          # batch norm below 10,000 points
-    assert out["tol"][0] == pytest.approx(5 * math.hypot(0.01, 0.003) + 0.05 / 72.2)
+    q = dict(gsc=72.0, se_gsc=0.72, sd_gsc=2.16, std=1.0, se_std=1e-4, sign=0.49, se_sign=0.002)
+    key_heavy = ("relu", "none", "gaussian", "none", "100")
+    out = D.table1_comparison({key: q, key_bn: dict(q, gsc=6000.0), key_heavy: dict(q, gsc=1.5)}, 8, 1000, 5.0, "GSC")
+    assert out["cells"] == ["tanh/layer/gaussian/none/100: GSC", "relu/batch/gaussian/none/100: GSC", "relu/none/gaussian/none/100: GSC"]
+    assert out["measured"][0] == pytest.approx(72.0) and out["expected"] == [72.2, 5728.0, 1.52]
+    # batch norm below 10,000 points, and a heavy-tailed row below 64 datasets, are not compared
+    assert out["outcome"] == ["confirmed", "not resolved at this scale", "not resolved at this scale"]
+    assert "heavy-tailed" in out["note"][2] and "batch size" in out["note"][1]
+    assert out["tol"][0] == pytest.approx(5 * math.hypot(0.01, 0.003) + 0.05 / 72.2)      # relative (log) s.e. of the mean
+    assert D.table1_comparison({key_heavy: dict(q, gsc=1.5)}, 64, 1000, 5.0, "GSC")["outcome"] == ["confirmed"]
+    assert D.gsc_comparable(key_bn, 100, 10_000) and not D.gsc_comparable(key_heavy, 16, 10_000)
     sd = D.table1_comparison({key: q}, 8, 1000, 5.0, "Sign Div.")
     se = 0.002
     assert sd["tol"][0] == pytest.approx(5 * math.hypot(se, se * math.sqrt(8) / 10) + 0.005 + D.sign_diversity_bias(0.5, 1000))
@@ -314,6 +319,18 @@ def test_thm1_exact_sums():
     # ten times the budget breaks the bound for some (Lambda, r, h): the check can fail
     assert max(float(D.thm1_residual_bound(L, r, 1.0, 1.0, 1e4 * D.thm1_update_budget(L, r, 1.0, 1.0, 1.0), terms=40))
                for L in (1, 2, 3) for r in (1.01, 1.1)) > 1.0
+
+
+def test_table1_combined_adds_up_small_deviations_and_leaves_out_heavy_rows_at_few_datasets():
+    rows = [k for k in D.TABLE1 if k[1] != "batch"]
+    at_paper = {k: dict(gsc=float(D.TABLE1[k][0]), se_gsc=0.01 * float(D.TABLE1[k][0]), sd_gsc=0.04 * float(D.TABLE1[k][0]))
+                for k in rows}
+    few, many = D.table1_combined(at_paper, 16), D.table1_combined(at_paper, 64)
+    assert few["df"] == len(rows) - len(D.HEAVY_TAILED) and many["df"] == len(rows)
+    assert few["stat"] == 0.0 and few["stat"] < few["critical"]
+    # every row 3 % high: 3 relative s.e. each, which no single row rejects, but 18 together do
+    shifted = {k: dict(q, gsc=q["gsc"] * 1.03) for k, q in at_paper.items()}
+    assert D.table1_combined(shifted, 16)["stat"] > few["critical"]
 
 
 def test_table1_pass_summarises_each_row_over_datasets():
