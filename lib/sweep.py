@@ -226,6 +226,7 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
         raise ValueError(f"--workers {workers}: need at least one worker")
     threads = threads_.threads_per_job(workers)
     todo = [(s, seed) for seed in seeds for s in slugs if not _finished(profile, s, seed, params)]
+    todo.sort(key=lambda job: -job_priority(job[0]))   # submitted longest first too: a free worker takes the first task it sees
     done = len(slugs) * len(seeds) - len(todo)
     where = scheduler or f"LocalCluster, {workers} worker(s) x {threads} torch thread(s)"
     print(f"sweep {profile}: {len(slugs)} chapter(s) x {len(seeds)} seed(s); {done} already done, "
