@@ -491,22 +491,21 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     so that what a reader scans for fits the page."""
     recs = [{k: (_cell(v) if isinstance(v, str) else v) for k, v in r.items()} for r in recs]
 
-    def paper(r: dict) -> str:
-        return _fmt(r["paper_value"]) if r.get("paper_value") is not None else "–"
+    def core(r: dict) -> str:        # the cells every view shows, in this order: status, measured, compared with, paper
+        paper = _fmt(r["paper_value"]) if r.get("paper_value") is not None else "–"
+        return f"**{r['status']}** | {_measured_cell(r)} | {_expected_cell(r)} | {paper}"
 
     if columns == "chapter":
         head = ("| id | status | measured | compared with | paper | claim | where in the paper |\n"
                 "|---|---|---|---|---|---|---|\n")
-        rows = [f"| `{r['claim']}` | **{r['status']}** | {_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
-                f"{r['statement']} | {r['source']} |" for r in recs]
+        rows = [f"| `{r['claim']}` | {core(r)} | {r['statement']} | {r['source']} |" for r in recs]
         return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"
     parts = []
     for chapter in dict.fromkeys(r["chapter"] for r in recs):
         mine = [r for r in recs if r["chapter"] == chapter]
         runs = ", ".join(sorted({f"{r['profile']} profile, seed {r['seed']}" for r in mine}))
         rows = [
-            f"| <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | **{r['status']}** | "
-            f"{_measured_cell(r)} | {_expected_cell(r)} | {paper(r)} | "
+            f"| <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | {core(r)} | "
             f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | "
             f"{r['source']} |"
             for r in mine

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
+from unittest import mock
 
 from . import chapters, threads
 from .checks import ROOT, build_dir
@@ -98,23 +99,16 @@ def _execute(src: Path, out: Path, params: dict[str, Any] | None) -> tuple[bool,
     jupytext.write(jupytext.read(src, fmt="md:myst"), nb_in)
     t0 = time.perf_counter()
     err = ""
-    saved = {k: os.environ.get(k) for k in threads.env(1)}
-    os.environ.update(threads.env(threads.in_process()))     # the kernel inherits the thread rule (lib.threads)
     try:
-        pm.execute_notebook(str(nb_in), str(partial), parameters=params or {}, kernel_name="python3",
-                            cwd=str(src.parent), progress_bar=sys.stderr.isatty(), log_output=False,
-                            extra_arguments=KERNEL_ARGS)
+        with mock.patch.dict(os.environ, threads.env(threads.in_process())):   # the kernel inherits the thread rule
+            pm.execute_notebook(str(nb_in), str(partial), parameters=params or {}, kernel_name="python3",
+                                cwd=str(src.parent), progress_bar=sys.stderr.isatty(), log_output=False,
+                                extra_arguments=KERNEL_ARGS)
         ok = True
     except pm.PapermillExecutionError as e:
         ok, err = False, f"{e.ename}: {e.evalue}"
     except Exception as e:  # kernel died, bad notebook, ...: report, do not crash the whole run
         ok, err = False, f"{type(e).__name__}: {e}"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     wall = time.perf_counter() - t0
     nb_in.unlink(missing_ok=True)
     if ok:

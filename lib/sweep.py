@@ -40,9 +40,6 @@ import numpy as np
 from . import chapters, threads as threads_
 from .checks import OUTCOMES, ROOT, build_dir
 
-THREAD_VARS = threads_.THREAD_VARS
-
-
 def job_priority(slug: str) -> int:
     """Dask priority of a chapter's jobs: its recorded quick wall time in seconds (higher runs
     first), so that the longest jobs start first and the short ones fill the gaps at the end."""
