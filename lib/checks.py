@@ -174,7 +174,7 @@ def k_family(n: int, p: float = FALSE_FAILURE, *, two_sided: bool = True, df: fl
 
 def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relative=False, relation="eq",
               outcome="confirmed", paper_value=None, note="", se=None, extra=None,
-              log_scale=False) -> tuple[Record, str]:
+              log_scale=False, paper_says="") -> tuple[Record, str]:
     """The record of one claim and, when it fails, the message (empty when it passes)."""
     run = _state["run"]
     if run is None:
@@ -185,6 +185,10 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
         raise ValueError(f"outcome={outcome!r}: use one of {OUTCOMES}")
     if outcome == "confirmed with a correction" and paper_value is None:
         raise ValueError("outcome 'confirmed with a correction' needs the paper's own value in paper_value")
+    if outcome == "not reproduced" and not str(paper_says or "").strip():
+        raise ValueError(f"claim {claim!r}: outcome 'not reproduced' needs paper_says, the paper's own words (or number) "
+                         "that the measurement refutes, with where they stand; a result the paper does not state is "
+                         "'beyond the paper' and is recorded as our own finding, not as a refutation")
     if outcome == NOT_RESOLVED and se is None:
         raise ValueError(f"claim {claim!r}: outcome {NOT_RESOLVED!r} needs the standard error of the measured effect in se")
     if relation not in ("eq", "ge", "le"):
@@ -235,6 +239,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
         "passed": passed,
         "status": outcome if passed else "FAILED",
         "note": note,
+        "paper_says": paper_says or "",
         "profile": run.profile,
         "seed": run.seed,
         **(extra or {}),
@@ -282,6 +287,7 @@ def check(
     note: str = "",
     se: Any = None,
     log_scale: bool = False,
+    paper_says: str = "",
 ) -> Record:
     """Check one claim, record it in the ledger, raise ``AssertionError`` if it fails.
 
@@ -307,9 +313,13 @@ def check(
         ``"not resolved at this scale"``).
     log_scale : compare ``log(measured)`` with ``log(expected)`` (``tol`` in log units, i.e. a
         factor ``exp(tol)`` either way); the record keeps the quantities themselves.
+    paper_says : the paper's own words (or printed number) the claim is about, quoted verbatim with
+        where they stand; required for ``"not reproduced"``, so that only what the paper states can
+        be refuted (tests/test_quotes.py finds each quote in the paper's text).
     """
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
-                         outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale)
+                         outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale,
+                         paper_says=paper_says)
     _keep([rec])
     if msg:
         raise AssertionError(msg)
@@ -353,7 +363,7 @@ def welch(a: Any, b: Any) -> tuple[float, float, float]:
 
 def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *, min_effect: float, resolved: bool,
                      outcome: str = "confirmed", p: float = FALSE_FAILURE, kind: str = "reproduction",
-                     paper_value: Any = None, note: str = "") -> Record:
+                     paper_value: Any = None, note: str = "", paper_says: str = "") -> Record:
     """A claim that ``A`` exceeds ``B`` by at least ``min_effect`` (e.g. "residual nets train to a
     higher accuracy than plain nets", with the gap the paper shows), from independent samples
     ``a``, ``b`` (one value per network or run).
@@ -372,7 +382,7 @@ def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *,
     k = k_sigma(p, two_sided=False, df=df)
     rec, msg = _evaluate(claim, source, statement, diff, min_effect, k * se, kind, relation="ge",
                          outcome=outcome if resolved else NOT_RESOLVED, paper_value=paper_value, note=note, se=se,
-                         extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)]})
+                         paper_says=paper_says, extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)]})
     _keep([rec])
     if msg:
         raise AssertionError(msg)
@@ -396,12 +406,13 @@ def check_table(
     relation: str = "eq",
     note: Any = "",
     log_scale: bool = False,
+    paper_says: Any = "",
 ) -> list[Record]:
     """Check a reproduced table cell by cell: one ledger record per cell, with id
     ``"<claim>:<cell>"`` and the statement ``"<statement> [<cell>]"``.
 
-    ``measured``, ``expected``, ``tol``, ``paper_value``, ``se``, ``outcome`` and ``note`` are one
-    value per cell (or one value for all). A table is one claim of many numbers: set its
+    ``measured``, ``expected``, ``tol``, ``paper_value``, ``se``, ``outcome``, ``note`` and
+    ``paper_says`` are one value per cell (or one value for all). A table is one claim of many numbers: set its
     statistical tolerances with :func:`k_family` so that the whole table, not each cell, fails by
     chance with probability at most 1e-3. Every cell is recorded before the first failure is raised, so the
     ledger shows the whole table even when a cell fails."""
@@ -419,13 +430,14 @@ def check_table(
         return vals
 
     cols = {k: per_cell(v, k) for k, v in dict(measured=measured, expected=expected, tol=tol, paper_value=paper_value,
-                                                se=se, outcome=outcome, note=note).items()}
+                                                se=se, outcome=outcome, note=note, paper_says=paper_says).items()}
     recs, msgs = [], []
     for i, cell in enumerate(cells):
         rec, msg = _evaluate(f"{claim}:{cell}", source, f"{statement} [{cell}]", cols["measured"][i], cols["expected"][i],
                              cols["tol"][i], kind, relative=relative, relation=relation, outcome=cols["outcome"][i],
                              paper_value=cols["paper_value"][i], note=cols["note"][i], se=cols["se"][i],
-                             extra={"table": claim, "cell": cell}, log_scale=log_scale)
+                             extra={"table": claim, "cell": cell}, log_scale=log_scale,
+                             paper_says=cols["paper_says"][i])
         recs.append(rec)
         if msg:
             msgs.append(msg)
@@ -495,10 +507,13 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         paper = _fmt(r["paper_value"]) if r.get("paper_value") is not None else "–"
         return f"**{r['status']}** | {_measured_cell(r)} | {_expected_cell(r)} | {paper}"
 
+    def where(r: dict) -> str:       # the place in the paper, and for a refutation the paper's words it refutes
+        return r["source"] + (f": *“{r['paper_says']}”*" if r.get("paper_says") else "")
+
     if columns == "chapter":
         head = ("| id | status | measured | compared with | paper | claim | where in the paper |\n"
                 "|---|---|---|---|---|---|---|\n")
-        rows = [f"| `{r['claim']}` | {core(r)} | {r['statement']} | {r['source']} |" for r in recs]
+        rows = [f"| `{r['claim']}` | {core(r)} | {r['statement']} | {where(r)} |" for r in recs]
         return head + "\n".join(r.replace("\n", " ") for r in rows) + "\n"
     parts = []
     for chapter in dict.fromkeys(r["chapter"] for r in recs):
@@ -507,7 +522,7 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         rows = [
             f"| <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | {core(r)} | "
             f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | "
-            f"{r['source']} |"
+            f"{where(r)} |"
             for r in mine
         ]
         parts.append(f"**{chapter}** ({len(mine)} records; {runs})\n\n"

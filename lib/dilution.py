@@ -419,10 +419,11 @@ def gsc_comparable(key: tuple, n_datasets: int, n_points: int) -> bool:
 
 
 def table1_cell(q: dict, key: tuple, n_datasets: int, n_points: int, k: float, column: str, *,
-                printed: str | None = None, outcome: str = "confirmed", correction: str = "") -> dict:
+                printed: str | None = None, outcome: str = "confirmed", correction: str = "", paper_says: str = "") -> dict:
     """One cell of :func:`table1_comparison`: ``q`` is the chapter's summary of row ``key``.
     ``printed`` replaces the paper's printed text by a corrected reading (e.g. ``"0.997"`` for a
-    printed ``"9.97"``), compared by the same rule; ``outcome`` is the cell's declared verdict."""
+    printed ``"9.97"``), compared by the same rule; ``outcome`` is the cell's declared verdict and
+    ``paper_says`` the paper's row as printed (required by :func:`lib.check_table` for "not reproduced")."""
     col = TABLE1_COLUMNS.index(column)
     paper_text = TABLE1[key][col]
     text = printed or paper_text
@@ -452,7 +453,8 @@ def table1_cell(q: dict, key: tuple, n_datasets: int, n_points: int, k: float, c
         note = f"compared with {printed} ({correction}); " + note
     return {"cells": f"{'/'.join(key)}: {column}", "measured": val, "expected": ref, "tol": tol,
             "se": se,
-            "paper_value": float(paper_text), "outcome": outcome if resolved else "not resolved at this scale", "note": note}
+            "paper_value": float(paper_text), "outcome": outcome if resolved else "not resolved at this scale", "note": note,
+            "paper_says": paper_says}
 
 
 def table1_comparison(measured: dict, n_datasets: int, n_points: int, k: float, column: str,
@@ -479,7 +481,8 @@ def table1_comparison(measured: dict, n_datasets: int, n_points: int, k: float, 
     if column not in TABLE1_COLUMNS:
         raise ValueError(f"column={column!r}: use one of {TABLE1_COLUMNS}")
     cells = cells or {}
-    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note")}
+    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note",
+                                            "paper_says")}
     for key, q in measured.items():
         if key not in TABLE1:
             continue
@@ -619,7 +622,8 @@ def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[s
     of a measured rate into a 150-fold larger error of the undiluted one; a cell where some network's
     product is undefined (a non-positive factor) is recorded as not resolved, with the mean and
     standard error over the networks where it is defined."""
-    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note")}
+    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note",
+                                            "paper_says")}
     name = ("log10_gsc", "log10_corrected")[column]
     for key, q in res.items():
         if column == 1 and key[2] == "correlated":

@@ -53,11 +53,23 @@ def test_nan_never_passes(run):
 
 def test_not_reproduced_asserts_the_disagreement(run):
     rec = lib.check("nr", "Paper, Table 1", "paper says 0.1", measured=0.3, expected=0.1, tol=0.05,
-                    kind="reproduction", outcome="not reproduced")
-    assert rec["status"] == "not reproduced"
+                    kind="reproduction", outcome="not reproduced", paper_says="Table 1 prints 0.1")
+    assert rec["status"] == "not reproduced" and rec["paper_says"] == "Table 1 prints 0.1"
+    assert "Table 1 prints 0.1" in lib.checks.markdown_table([rec])
     with pytest.raises(AssertionError, match="NOT reproduced"):
         lib.check("nr2", "Paper", "paper says 0.1", measured=0.11, expected=0.1, tol=0.05,
-                  kind="reproduction", outcome="not reproduced")
+                  kind="reproduction", outcome="not reproduced", paper_says="0.1")
+
+
+def test_a_refutation_quotes_the_paper(run):
+    """Only what the paper states can be 'not reproduced': without its words the call is refused."""
+    for says in ("", "   "):
+        with pytest.raises(ValueError, match="paper_says"):
+            lib.check("nq", "Paper", "x", measured=0.3, expected=0.1, tol=0.05, kind="reproduction",
+                      outcome="not reproduced", paper_says=says)
+    with pytest.raises(ValueError, match="paper_says"):
+        lib.check_table("tq", "P", "x", ["a", "b"], measured=[1.0, 5.0], expected=1.0, tol=0.1, kind="exact",
+                        outcome=["confirmed", "not reproduced"])
 
 
 def test_correction_needs_paper_value(run):
@@ -110,7 +122,7 @@ def test_one_sided_relations(run):
         lib.check("l2", "s", "a <= b", measured=[1.0, 2.5], expected=2.0, tol=0.1, relation="le", kind="exact")
     # a one-sided claim recorded as not reproduced passes only while it fails
     lib.check("n1", "s", "paper: a >= b", measured=-1.0, expected=0.0, tol=0.1, relation="ge",
-              outcome="not reproduced", kind="reproduction")
+              outcome="not reproduced", kind="reproduction", paper_says="a >= b")
     with pytest.raises(ValueError, match="relation"):
         lib.check("x", "s", "bad", measured=1.0, expected=1.0, tol=0.0, relation="gt", kind="exact")
     table = lib.checks.markdown_table(lib.checks.records(), columns="ledger")
@@ -164,7 +176,8 @@ def test_check_difference(run):
     assert rec["tolerance"] == pytest.approx(checks.k_sigma(two_sided=False, df=df) * se)
     with pytest.raises(AssertionError):  # a gap of 1.0 is excluded by these samples
         checks.check_difference("d2", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True)
-    checks.check_difference("d3", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True, outcome="not reproduced")
+    checks.check_difference("d3", "s", "A > B by 1", a, b, min_effect=1.0, resolved=True, outcome="not reproduced",
+                            paper_says="A beats B by 1")
     rec = checks.check_difference("d4", "s", "A > B by 1", a, b, min_effect=1.0, resolved=False)
     assert rec["status"] == checks.NOT_RESOLVED and rec["passed"]
 
@@ -194,7 +207,7 @@ def test_k_family_keeps_the_claim_level():
 
 def test_check_table_per_cell_notes_and_outcomes(run):
     recs = lib.check_table("t", "P", "x", ["a", "b"], measured=[1.0, 5.0], expected=[1.0, 1.0], tol=0.1, kind="exact",
-                           outcome=["confirmed", "not reproduced"], note=["na", "nb"])
+                           outcome=["confirmed", "not reproduced"], note=["na", "nb"], paper_says=["", "b is 1"])
     assert [r["note"] for r in recs] == ["na", "nb"] and [r["status"] for r in recs] == ["confirmed", "not reproduced"]
 
 
