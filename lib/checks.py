@@ -315,7 +315,7 @@ def check(
         factor ``exp(tol)`` either way); the record keeps the quantities themselves.
     paper_says : the paper's own words (or printed number) the claim is about, quoted verbatim with
         where they stand; required for ``"not reproduced"``, so that only what the paper states can
-        be refuted (tests/test_quotes.py finds each quote in the paper's text).
+        be refuted (tests/test_paper_accounting.py finds each quote in the paper's text).
     """
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
                          outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale,
@@ -519,8 +519,17 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
     for chapter in dict.fromkeys(r["chapter"] for r in recs):
         mine = [r for r in recs if r["chapter"] == chapter]
         runs = ", ".join(sorted({f"{r['profile']} profile, seed {r['seed']}" for r in mine}))
+        first_cells = {}
+        for r in mine:                 # a reproduced table is named by its id: its first cell's row carries that anchor too
+            if r.get("table"):
+                first_cells.setdefault(r["table"], r["claim"])
+
+        def anchors(r: dict) -> str:
+            ids = [r["claim"]] + [t for t, c in first_cells.items() if c == r["claim"]]
+            return "".join(f"<a id=\"{claim_anchor(r['chapter'], i)}\"></a>" for i in ids)
+
         rows = [
-            f"| <a id=\"{claim_anchor(r['chapter'], r['claim'])}\"></a>`{r['claim']}` | {core(r)} | "
+            f"| {anchors(r)}`{r['claim']}` | {core(r)} | "
             f"{_fmt(r['tolerance'])}{' (rel.)' if r.get('relative') else (' (log)' if r.get('log_scale') else '')} | "
             f"{where(r)} |"
             for r in mine
@@ -587,6 +596,49 @@ def inventory(items: dict[str, Any], *, strict: bool = True):
         by = ", ".join(f"`{c}`" for c in r["claims"]) or r["reason"]
         lines.append(f"| {_cell(r['item'])} | {r['status']} | {_cell(by)} |")
     return Markdown("\n".join(lines))
+
+
+_MARK = {"confirmed": "✓", "confirmed with a correction": "✓ corrected", "not reproduced": "✗ not reproduced",
+         NOT_RESOLVED: "? not resolved", "FAILED": "**FAILED**"}
+
+
+def reproduced_table(tables: Iterable[str], *, sep: str = ": ", row_label: str = "row"):
+    """A reproduced table as a reader sees it in the paper: one row per row of the paper's table, one
+    column per column, each cell "measured ± s.e. · paper P" and the verdict of its check (✓, ✗, ?).
+    Built from the records of :func:`check_table` calls named ``tables`` in the current run, whose
+    cell names are ``"<row><sep><column>"`` (a cell name without ``sep`` is one column, "value").
+    Returns Markdown (an HTML table in the book, wrapped to the page by its style sheet)."""
+    from IPython.display import Markdown
+
+    tables = list(tables)
+    recs = [r for r in _state["records"] if r.get("table") in tables]
+    if not recs:
+        raise RuntimeError(f"no records of {tables} in this run: call lib.check_table first")
+    rows: dict[str, dict[str, str]] = {}
+    cols: list[str] = []
+    for r in recs:
+        row, _, col = r["cell"].rpartition(sep) if sep in r["cell"] else (r["cell"], "", "value")
+        if col not in cols:
+            cols.append(col)
+        paper = _fmt(r["paper_value"]) if r.get("paper_value") is not None else _fmt(r["expected"])
+        rows.setdefault(row, {})[col] = f"{_measured_cell(r)} · paper {paper} {_MARK.get(r['status'], r['status'])}"
+    out = [f"| {row_label} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    out += [f"| {_cell(row)} | " + " | ".join(_cell(v.get(c, "–")) for c in cols) + " |" for row, v in rows.items()]
+    out.append("")
+    out.append("Each cell: our measurement (± its standard error) · the paper's printed value; ✓ agrees within "
+               "the check's tolerance, ✗ not reproduced, ? not resolved at this scale.")
+    return Markdown("\n".join(out))
+
+
+def inventory_markdown(chapter: str, rows: list[dict]) -> str:
+    """The paper inventory of ``chapter`` (rows of ``<chapter>.inventory.json``) as a Markdown
+    table for the ledger page: item, status, and the claims that check it as links to their rows
+    there (or the reason it is not attempted)."""
+    out = ["| paper item | status | checked by / reason |", "| --- | --- | --- |"]
+    for r in rows:
+        by = ", ".join(f"[`{c}`](#{claim_anchor(chapter, c)})" for c in r["claims"]) or _cell(r["reason"])
+        out.append(f"| {_cell(r['item'])} | {r['status']} | {by} |")
+    return "\n".join(out) + "\n"
 
 
 def claims_table(glue_name: str = "claims_table"):

@@ -51,3 +51,22 @@ def panels(n: int, *, panel: tuple[float, float] = (5.2, 3.8), ncols: int | None
     for ax in flat[n:]:
         ax.remove()
     return fig, flat[:n]
+
+
+def table(rows: list[dict], *, note: str = ""):
+    """Rows of measurements (dicts with the same keys, already formatted as text or numbers) as a
+    Markdown table, which the book renders as an HTML table that wraps to the page (a printed,
+    space-aligned table is cut off or wrapped mid-row on a narrow page). ``note`` goes below it."""
+    from IPython.display import Markdown
+
+    if not rows:
+        raise ValueError("table() needs at least one row")
+    cols = list(rows[0])
+
+    def cell(v) -> str:
+        text = f"{v:.4g}" if isinstance(v, float) else str(v)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return Markdown("\n".join(lines) + (f"\n\n{note}" if note else ""))

@@ -149,6 +149,20 @@ def paths_by_network(p: int, n: int) -> dict[int, int]:
     return {r: int(poly[r]) * n for r in range(1, p + 1) if poly[r]}
 
 
+def xi_second_moments(m: int, d: int, cov: np.ndarray | None = None) -> np.ndarray:
+    """Lemma 2 (Littwin & Wolf §3): a path variable ``ξ`` is a sum of ``m = ψ_r/Λ^r`` inputs drawn
+    from ``d`` distinct ones, ``ξ = Σ_i α_i x_i`` with ``α ∈ ℕ^d``, ``Σ α_i = m``. Returns
+    ``E[ξ²] = αᵀ cov α`` for every such ``α`` (all compositions of ``m`` into ``d`` parts, in
+    lexicographic order; exact integers as floats). ``cov`` is the inputs' covariance (d × d,
+    default the identity: independent unit-variance inputs, which the paper's proof assumes when it
+    writes ``E[ξ²] = ‖α‖²``)."""
+    cov = np.eye(d) if cov is None else np.asarray(cov, dtype=float)
+    if cov.shape != (d, d):
+        raise ValueError(f"cov must be {d} x {d}, got {cov.shape}")
+    alphas = np.array([a for a in itertools.product(range(m + 1), repeat=d) if sum(a) == m], dtype=float)
+    return np.einsum("ki,ij,kj->k", alphas, cov, alphas)
+
+
 def theta_k(q: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Eq. 33 with ``q_r = ε_r²`` (last axis) over orders ``r ≥ 2``."""
     q = np.asarray(q, dtype=float)

@@ -24,3 +24,12 @@ def test_panels_wrap_into_rows_no_wider_than_the_column():
 def test_panels_refuse_a_figure_wider_than_the_column():
     with pytest.raises(ValueError, match="MAX_WIDTH"):
         plotting.panels(3, ncols=3)
+
+
+def test_table_is_markdown_with_escaped_cells():
+    from lib import plotting
+
+    md = plotting.table([{"a": 1.234567, "b": "x|y"}, {"a": 2, "b": "z"}], note="n").data
+    assert md.splitlines()[:4] == ["| a | b |", "|---|---|", "| 1.235 | x\\|y |", "| 2 | z |"] and md.endswith("\n\nn")
+    with pytest.raises(ValueError):
+        plotting.table([])

@@ -52,3 +52,15 @@ def test_band_and_theta():
     assert SG.band_mass(200, 0.5, (lo - 0.5) / 200, (hi + 0.5) / 200) >= 0.99
     r = np.arange(2, 6)
     assert SG.theta_k(np.eye(4)[-1], r) == pytest.approx(0.5 * math.log(4) - (1 - 2 / 5))
+
+
+def test_xi_second_moments_lemma2():
+    """Lemma 2's range m²/d <= E[xi²] <= m² for independent unit inputs, both ends attained; a
+    negatively correlated pair goes below the lower end."""
+    v = SG.xi_second_moments(4, 2)
+    assert sorted(v.tolist()) == [8.0, 10.0, 10.0, 16.0, 16.0]          # alpha = (2,2), (1,3), (3,1), (0,4), (4,0)
+    assert v.min() == 4**2 / 2 and v.max() == 4**2
+    w = SG.xi_second_moments(2, 2, cov=[[1.0, -0.5], [-0.5, 1.0]])
+    assert w.min() == 1.0 < 2**2 / 2                                     # alpha = (1, 1): 1 + 1 - 2 * 0.5
+    with pytest.raises(ValueError):
+        SG.xi_second_moments(2, 2, cov=np.eye(3))

@@ -1,4 +1,5 @@
-"""A refutation quotes the paper: every ``paper_says=`` in a chapter is found in the paper's text.
+"""Every paper chapter accounts for its paper: it has an inventory, and a refutation quotes the
+paper (every ``paper_says=`` in a chapter is found in the paper's text).
 
 ``lib.check`` refuses ``outcome="not reproduced"`` without ``paper_says`` (tests/test_checks.py);
 this test makes sure the words are the paper's own, not a paraphrase of something it never said.
@@ -66,6 +67,13 @@ def chapter_quotes(chapter: str) -> list[str]:
 
     return [q for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg == "paper_says"
             for q in strings(node.value)]
+
+
+def test_every_paper_chapter_has_an_inventory():
+    """The chapter calls lib.inventory (which, when the chapter runs, fails on an item without a
+    claim or reason and on a record no item names; the ledger page fails on a missing inventory)."""
+    for chapter in PAPERS:
+        assert "lib.inventory(" in (ROOT / "book" / f"{chapter}.md").read_text(), f"{chapter} has no paper inventory"
 
 
 def test_every_chapter_with_a_refutation_quotes_it():
