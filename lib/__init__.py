@@ -13,3 +13,8 @@ __all__ = [
     "NOT_RESOLVED", "Arch", "Net", "chapters", "check", "remaining_error", "inventory", "reproduced_table", "check_difference", "check_table", "checks", "claims_table", "k_family", "k_sigma", "curvature", "data", "errata", "linear_nets", "measure", "models",
     "plotting", "roundoff_tol", "runtime", "se_tol", "setup", "spectrum", "standard_error", "training",
 ]
+
+# A mutation named by BOOK_MUTATION (``python -m lib mutate``) is applied when a chapter imports lib.
+from . import mutations as _mutations  # noqa: E402
+
+_mutations.apply_from_env()

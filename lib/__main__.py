@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--gpu", action="store_true",
                     help="each job takes one GPU (worker resource GPU=1); locally, one worker per visible GPU")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mu = sub.add_parser("mutate", help="run chapters under named perturbations of lib on dask.distributed; "
+                                        "report which declared claims turned red")
+    mu.add_argument("chapters", nargs="*", help="chapter slugs (default: all with a declared mutation)")
+    mu.add_argument("--mutations", default=None, help="comma-separated mutation names (default: all; see lib/mutations.py)")
+    mu.add_argument("--seed", type=int, default=0, help="seed of every job (default 0)")
+    mu.add_argument("--workers", type=int, default=None, help="workers of the local cluster (default: one per core)")
+    mu.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler instead of a local cluster")
+    mu.add_argument("--no-progress", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="benchmark the hot paths (ratios), write _build/bench/report.{json,md}")
     b.add_argument("--device", default="auto", help="auto (CUDA when present, plus CPU), cpu or cuda")
     b.add_argument("--size", default="full", help="full (minutes on a CPU) or tiny (seconds, for the test)")
@@ -79,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         return 0
+    if args.cmd == "mutate":
+        from . import mutations
+
+        try:
+            rep = mutations.run(args.chapters or None, args.mutations.split(",") if args.mutations else None, seed=args.seed,
+                                workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0 if rep["ok"] else 1
     params = {k: runner.parse_value(v) for k, v in args.p}
     if args.cmd == "sweep":
         from . import sweep

@@ -622,8 +622,7 @@ def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[s
     of a measured rate into a 150-fold larger error of the undiluted one; a cell where some network's
     product is undefined (a non-positive factor) is recorded as not resolved, with the mean and
     standard error over the networks where it is defined."""
-    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note",
-                                            "paper_says")}
+    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note")}
     name = ("log10_gsc", "log10_corrected")[column]
     for key, q in res.items():
         if column == 1 and key[2] == "correlated":

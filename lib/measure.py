@@ -107,3 +107,18 @@ def gsc(net: torch.nn.Module, x: Tensor, y: Tensor) -> Tensor:
         fq = quadratic_expectation(f.norm(dim=-1), dim=1)
         cols.append(jq * fq / quadratic_expectation(f0, dim=1))
     return torch.stack(cols, dim=-1).detach()
+
+
+@torch.no_grad()
+def zero_response_probability(net: torch.nn.Module, x: Tensor, chunk: int = 2048) -> Tensor:
+    """Orhan & Pitkow §2.7, Fig. 7b: the probability that a hidden unit's response is exactly
+    zero, averaged over all hidden units (every nonlinearity of ``net``, a :class:`lib.models.Net`
+    ensemble) and all inputs ``x`` (``(B, d)``), per member: shape ``(E,)``. Inputs are taken in
+    chunks of ``chunk`` so that the trace of a deep net fits in memory."""
+    zeros, count = None, 0
+    for i in range(0, x.shape[-2], chunk):
+        _, tr = net(x[..., i:i + chunk, :], trace=True)
+        z = sum((a == 0).sum(dim=(-2, -1)).to(torch.float64) for a in tr.act)
+        zeros = z if zeros is None else zeros + z
+        count += sum(a.shape[-2] * a.shape[-1] for a in tr.act)
+    return zeros / count

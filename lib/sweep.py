@@ -78,11 +78,12 @@ def _param_args(params: dict[str, Any]) -> list[str]:
 
 
 def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads: int,
-            pin_gpu: bool = False) -> dict:
+            pin_gpu: bool = False, extra_env: dict[str, str] | None = None) -> dict:
     """One (chapter, seed) job, run inside a Dask worker: ``python -m lib run`` in a fresh process
     with a private build folder and ``threads`` torch/OpenMP threads (with ``pin_gpu``, on the GPU
-    whose index is the name of the local worker running it). Returns the executed (or failed)
-    notebook as text, the ledger records, the chapter's wall time and the error line."""
+    whose index is the name of the local worker running it; ``extra_env`` is added to its
+    environment, e.g. a mutation). Returns the executed (or failed) notebook as text, the ledger
+    records, the chapter's wall time and the error line."""
     gpu_index = None
     if pin_gpu:
         from distributed import get_worker
@@ -92,7 +93,7 @@ def run_job(slug: str, seed: int, profile: str, params: dict[str, Any], threads:
         bdir = Path(tmp) / "_build"
         # the kernel imports the same lib as this job (not another installed copy)
         path = os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
-        env = dict(os.environ, BOOK_BUILD_DIR=str(bdir), PYTHONPATH=path, **threads_.env(threads))
+        env = dict(os.environ, BOOK_BUILD_DIR=str(bdir), PYTHONPATH=path, **threads_.env(threads), **(extra_env or {}))
         if gpu_index is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu_index)
         cmd = [sys.executable, "-m", "lib", "run", slug, "--profile", profile, *_param_args({**params, "seed": seed})]

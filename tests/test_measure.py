@@ -85,3 +85,16 @@ def test_gsc_against_jacobians():
         gr, = torch.autograd.grad((o[0] * y).sum(), h1)
         want1 = (gr[0].norm(dim=-1) / math.sqrt(6)).pow(2).mean().sqrt() * h1[0].norm(dim=-1).pow(2).mean().sqrt() / f0.pow(2).mean().sqrt()
         torch.testing.assert_close(got[e, 0], want1.detach())
+
+
+def test_zero_response_probability_counts_dead_units():
+    """Half-dead ReLU layers by construction: the probability is the fraction of zeros; chunking
+    does not change it."""
+    net = Net(Arch(d_in=4, width=6, depth=2, kind="plain", act="relu"), E=3, generator=torch.Generator().manual_seed(0),
+              dtype=torch.float64)
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    p = measure.zero_response_probability(net, x)
+    _, tr = net(x, trace=True)
+    frac = torch.stack([(a == 0).double().mean(dim=(-2, -1)) for a in tr.act]).mean(0)   # equal-size layers
+    assert p.shape == (3,) and torch.allclose(p, frac) and 0.2 < p.mean() < 0.8
+    assert torch.allclose(measure.zero_response_probability(net, x, chunk=7), p)
