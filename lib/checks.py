@@ -627,7 +627,9 @@ def reproduced_table(tables: Iterable[str], *, sep: str = ": ", row_label: str =
         if col not in cols:
             cols.append(col)
         paper = _fmt(r["paper_value"]) if r.get("paper_value") is not None else _fmt(r["expected"])
-        rows.setdefault(row, {})[col] = f"{_measured_cell(r)} · paper {paper} {_MARK.get(r['status'], r['status'])}"
+        se = r.get("se")
+        meas = _fmt(r["measured"]) + (f" ± {se:.2g}" if isinstance(se, (int, float)) else "")
+        rows.setdefault(row, {})[col] = f"{meas} · paper {paper} {_MARK.get(r['status'], r['status'])}"
     out = [f"| {row_label} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     out += [f"| {_cell(row)} | " + " | ".join(_cell(v.get(c, "–")) for c in cols) + " |" for row, v in rows.items()]
     out.append("")

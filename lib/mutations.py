@@ -14,7 +14,8 @@ is active, a failing check is recorded as FAILED and the chapter goes on, so tha
 evaluated under the mutation, not only the first one that fails.
 
 :func:`run` executes one job per (chapter, mutation) on dask.distributed through the seed sweep's
-machinery (:func:`lib.sweep.run_job`) and writes ``_build/mutations/report.json``: per declared
+machinery (:func:`lib.sweep.run_job`) and writes ``_build/mutations/report.json`` (rows of mutations not run this time are kept
+from the previous report of the same seed, while their declared claims are unchanged): per declared
 claim, whether the mutation turned it red (*caught*), left it green (*missed*) or never reached it
 (the chapter stopped before it, *not reached*). The run fails unless every declared claim is caught.
 """
@@ -80,7 +81,13 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("qm-norm-5pct", "preliminaries", "lib.measure.qm_norm", _scale(1.05),
              "a 5% error in the qm norm", ("qm-random-direction",)),
     Mutation("skilling-moments-5pct", "skilling-moments", "lib.curvature.skilling_moments", _scale(1.05),
-             "a 5% error in every Skilling moment estimate", ("skilling-unbiased",)),
+             "a 5% error in every Skilling moment estimate (against the same moments computed literally)",
+             ("skilling-even-odd",)),
+    # the probe-averaged unbiasedness check resolves a bias of 4 s.e. = 13-23% of the moments at the quick
+    # scale (seed 0): a 5% bias passes it (measured: the mutation run of 2026-12-03), a 40% one may not
+    Mutation("skilling-moments-40pct", "skilling-moments", "lib.curvature.skilling_moments", _scale(1.4),
+             "a 40% bias in every Skilling moment estimate, above the 13-23% the unbiasedness check resolves",
+             ("skilling-unbiased", "skilling-even-odd")),
     Mutation("xi-moments-low", "legendre-asymptotics", "lib.spin_glass.xi_second_moments", _scale(0.9),
              "E[xi^2] 10% low in Lemma 2's enumeration", ("lemma2-tight",)),
     Mutation("resnet-variance-5pct", "path-sum-covariance", "lib.path_sums.resnet_moments", _scale(1.05, index=0),
@@ -194,11 +201,16 @@ def run(slugs: Iterable[str] | None = None, names: Iterable[str] | None = None, 
         client.close()
         if cluster is not None:
             cluster.close()
+    d = build_dir() / "mutations"
+    old = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
+    if old.get("seed") == seed:    # keep the earlier rows of mutations not run this time (same seed, still declared)
+        ran = {r["mutation"] for r in rows}
+        rows += [r for r in old.get("mutations", []) if r["mutation"] not in ran and r["mutation"] in MUTATIONS
+                 and tuple(r["verdicts"]) == MUTATIONS[r["mutation"]].catches]
     declared = sum(len(r["verdicts"]) for r in rows)
     caught = sum(s == "caught" for r in rows for s in r["verdicts"].values())
     report = {"seed": seed, "mutations": sorted(rows, key=lambda r: (r["chapter"], r["mutation"])), "declared": declared,
               "caught": caught, "ok": caught == declared, "wall_s": round(time.perf_counter() - t0, 1)}
-    d = build_dir() / "mutations"
     d.mkdir(parents=True, exist_ok=True)
     (d / "report.json").write_text(json.dumps(report, indent=1))
     print(f"mutations: {caught} of {declared} declared claim(s) caught in {report['wall_s']:.0f} s", file=out, flush=True)

@@ -241,3 +241,15 @@ def test_remaining_error_compares_only_resolved_misses_and_allows_noise():
     # a model that leaves half the paper's error fails, even with the noise allowance
     bad = lib.remaining_error(m, se, paper, model=m / np.sqrt(2))
     assert np.all(np.abs(bad["left"]) > bad["allow"])
+
+
+def test_reproduced_table_lays_cells_out_as_the_paper_does(run):
+    lib.check_table("tab", "P", "x", ["r1: A", "r1: B", "r2: A"], measured=[1.0, 2.5, 3.0], expected=[1.0, 2.0, 3.0],
+                    tol=0.1, kind="statistical", se=0.01234, outcome=["confirmed", "not reproduced", "confirmed"],
+                    paper_says=["", "B is 2", ""])
+    md = lib.reproduced_table(["tab"], row_label="row").data.splitlines()
+    assert md[0] == "| row | A | B |"
+    assert md[2] == "| r1 | 1 ± 0.012 · paper 1 ✓ | 2.5 ± 0.012 · paper 2 ✗ not reproduced |"
+    assert md[3] == "| r2 | 3 ± 0.012 · paper 3 ✓ | – |"
+    with pytest.raises(RuntimeError, match="no records"):
+        lib.reproduced_table(["nothing"])
