@@ -644,7 +644,7 @@ def inventory_markdown(chapter: str, rows: list[dict]) -> str:
     there (or the reason it is not attempted)."""
     out = ["| paper item | status | checked by / reason |", "| --- | --- | --- |"]
     for r in rows:
-        by = ", ".join(f"[`{c}`](#{claim_anchor(chapter, c)})" for c in r["claims"]) or _cell(r["reason"])
+        by = ", ".join(f'<a href="#{claim_anchor(chapter, c)}"><code>{c}</code></a>' for c in r["claims"]) or _cell(r["reason"])
         out.append(f"| {_cell(r['item'])} | {r['status']} | {by} |")
     return "\n".join(out) + "\n"
 
