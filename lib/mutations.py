@@ -219,11 +219,12 @@ def run(slugs: Iterable[str] | None = None, names: Iterable[str] | None = None, 
 
 def markdown(report: dict) -> str:
     """The mutation report as a Markdown table (one row per mutation and declared claim)."""
+    from .checks import _cell
     lines = [f"Seed {report['seed']}: **{report['caught']} of {report['declared']}** declared claims caught.", "",
              "| mutation | chapter | perturbs | size | claim | verdict | every claim it turned red |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["mutations"]:
         for c, s in r["verdicts"].items():
-            lines.append(f"| {r['mutation']} | {r['chapter']} | `{r['target']}` | {r['size']} | `{c}` | {s} | "
+            lines.append(f"| {r['mutation']} | {r['chapter']} | `{r['target']}` | {_cell(r['size'])} | `{c}` | {s} | "
                          + ", ".join(f"`{x}`" for x in r["all_red"]) + " |")
     return "\n".join(lines) + "\n"

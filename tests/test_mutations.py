@@ -70,3 +70,11 @@ def test_a_failing_check_is_recorded_not_raised_under_a_mutation(tmp_path, monke
     assert mutations.verdicts(m, [{"claim": "qm-random-direction", "status": "FAILED"}]) == {"qm-random-direction": "caught"}
     assert mutations.verdicts(m, [{"claim": "qm-random-direction", "status": "confirmed"}]) == {"qm-random-direction": "missed"}
     assert mutations.verdicts(m, []) == {"qm-random-direction": "not reached"}
+
+
+def test_report_markdown_escapes_table_bars():
+    rep = {"seed": 0, "declared": 1, "caught": 1, "mutations": [
+        {"mutation": "phi-1pct", "chapter": "noise-stability", "target": "lib.dominant_flow.phi",
+         "size": "a 1% error in P[|X| > |Y|]", "verdicts": {"phi-closed-form": "caught"}, "all_red": ["phi-closed-form"]}]}
+    row = mutations.markdown(rep).splitlines()[-1]
+    assert row.count(" | ") == 6 and "P[\\|X\\| > \\|Y\\|]" in row
