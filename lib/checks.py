@@ -514,7 +514,12 @@ def markdown_table(recs: Iterable[dict], columns: str = "chapter") -> str:
         return f"**{r['status']}** | {_measured_cell(r)} | {_expected_cell(r)} | {paper}"
 
     def where(r: dict) -> str:       # the place in the paper, and for a refutation the paper's words it refutes
-        return r["source"] + (f": *“{r['paper_says']}”*" if r.get("paper_says") else "")
+        q = r.get("paper_says")
+        if not q:
+            return r["source"]
+        if any(ch in q for ch in "\\$*_`"):    # a formula as printed: verbatim, so Markdown does not eat * and _
+            return r["source"] + ": “``" + q.replace("`", "'") + "``”"
+        return r["source"] + f": *“{q}”*"
 
     if columns == "chapter":
         head = ("| id | status | measured | compared with | paper | claim | where in the paper |\n"

@@ -56,6 +56,9 @@ def test_not_reproduced_asserts_the_disagreement(run):
                     kind="reproduction", outcome="not reproduced", paper_says="Table 1 prints 0.1")
     assert rec["status"] == "not reproduced" and rec["paper_says"] == "Table 1 prints 0.1"
     assert "Table 1 prints 0.1" in lib.checks.markdown_table([rec])
+    rec2 = lib.check("nr3", "Eq. 50", "x", measured=0.3, expected=0.1, tol=0.05, kind="exact", outcome="not reproduced",
+                     paper_says=r"\theta_{k}(\epsilon^{*})")
+    assert "``\\theta_{k}(\\epsilon^{*})``" in lib.checks.markdown_table([rec2])   # a formula stays verbatim
     with pytest.raises(AssertionError, match="NOT reproduced"):
         lib.check("nr2", "Paper", "paper says 0.1", measured=0.11, expected=0.1, tol=0.05,
                   kind="reproduction", outcome="not reproduced", paper_says="0.1")
