@@ -11,7 +11,7 @@ from lib import chapters
 ROOT = Path(__file__).resolve().parent.parent
 EXT = (".py", ".md", ".yml", ".yaml", ".toml", ".txt", ".bib", ".cfg", ".ini", ".sh")
 GENERATED = ("_build", "executed/", "ledger/", "figures/", "html/", "screenshots/", "bench/", "nbval/")
-USER = ("data/",)          # where the user puts a local CIFAR copy: named by the README, not shipped
+USER = ("data/", "../")    # a local CIFAR copy, the papers' texts beside the checkout: named by the README, not shipped
 
 
 def named_paths(text: str) -> list[str]:
