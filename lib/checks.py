@@ -265,8 +265,9 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
 
 
 def _mutated() -> bool:
-    """Under a mutation (``BOOK_MUTATION``, :mod:`lib.mutations`) a failing check is recorded as
-    FAILED and the chapter goes on, so that every claim is evaluated under it."""
+    """Under a mutation (``BOOK_MUTATION`` = :data:`lib.mutations.ENV`; checks does not import the
+    mutations module, which sits above it) a failing check is recorded as FAILED and the chapter
+    goes on, so that every claim is evaluated under it."""
     return bool(os.environ.get("BOOK_MUTATION", "").strip())
 
 

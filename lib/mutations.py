@@ -30,8 +30,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 ENV = "BOOK_MUTATION"
 
 
@@ -57,11 +55,6 @@ def _scale(factor: float, index: int | None = None):
             return tuple(out)
         return g
     return wrap
-
-
-def _excess(factor: float):
-    """Scale the excess of a rate over 1: ``1 + factor (r - 1)``."""
-    return lambda f: (lambda *a, **kw: 1 + factor * (np.asarray(f(*a, **kw)) - 1))
 
 
 def _replace_by(path: str):
