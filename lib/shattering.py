@@ -200,6 +200,24 @@ def effective_rank(D: Tensor) -> Tensor:
     return (sv**2).sum(-1) / sv[..., 0] ** 2
 
 
+def gradient_correlations(D: Tensor) -> Tensor:
+    """Figs. 5a-b: the correlation matrix of the per-example gradients of a mini-batch.
+    ``D (..., m, n)`` holds ``m`` gradients of ``n`` coordinates; the result ``(..., m, m)`` has
+    entry ``(i, j)`` = the cosine of the angle between gradients ``i`` and ``j`` after removing each
+    gradient's mean over coordinates (the paper's ``(g - ḡ)(g - ḡ)ᵀ/σ²`` per pair)."""
+    Z = D - D.mean(-1, keepdim=True)
+    Z = Z / Z.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+    return Z @ Z.transpose(-1, -2)
+
+
+def mean_abs_offdiagonal(C: Tensor) -> Tensor:
+    """Mean ``|C_ij|`` over ``i != j`` of each ``(..., m, m)`` matrix: about ``√(2/(π n))`` for
+    independent white gradients of ``n`` coordinates, larger when the gradients share structure."""
+    m = C.shape[-1]
+    off = ~torch.eye(m, dtype=torch.bool, device=C.device)
+    return C.abs()[..., off].mean(-1)
+
+
 def brown_noise(E: int, M: int, *, generator=None, dtype=torch.float64) -> Tensor:
     """Fig. 1d: ``B(t) = Σ_{s≤t} W_s``, ``W_s ~ N(0, 1/M)``, ``(E, M)``."""
     return torch.cumsum(torch.randn(E, M, generator=generator, device=draw_device(generator), dtype=dtype) / math.sqrt(M), -1)
@@ -373,7 +391,35 @@ def ratio_and_se(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
     return float(r), float(resid.std(ddof=1) / math.sqrt(n))
 
 
-def bn_resnet_moments_centered(L: int, beta: float, kappa: float = 1 - 1 / math.pi) -> tuple[float, float]:
+def bn_coactive_probability(batch: int) -> float:
+    """Co-activation of two inputs of one batch-normalised batch of ``M`` inputs (beyond the
+    paper). Centring over the batch forces the mean pairwise correlation of a unit's
+    pre-activations to ``-1/(M-1)`` (the centred values sum to zero), so Sheppard's formula
+    gives ``1/4 + arcsin(-1/(M-1))/(2π)`` instead of the paper's ``1/4``: 0.2449 at ``M = 32``."""
+    if batch < 2:
+        raise ValueError(f"batch = {batch}: batch norm needs at least 2 inputs")
+    return float(coactive_probability(-1.0 / (batch - 1)))
+
+
+def bn_feedforward_growth(batch: int, kappa: float = 1 - 1 / math.pi) -> float:
+    """Per-layer growth of the input-gradient variance of a He feedforward net with batch norm,
+    layers 2 and up (beyond the paper, which has 1 for every He net). The gradient of a unit is
+    divided by its pre-activation's batch standard deviation ``σ̂_j``, so a layer multiplies the
+    variance by ``E[ρ'²] σ_w² N E[1/σ̂²] = E[1/σ̂²]``. The layer's inputs ``ρ(z)``, ``z``
+    standardised over the batch, have per-unit batch variance ``(1 - 1/π)/2 = κ/2`` (``ρ(z)`` has
+    mean ``1/√(2π)``), so ``E σ̂² = σ_w² N κ/2 = κ``: without the finite batch the growth would be
+    ``1/κ = 1.467`` per layer. But ``σ̂_j² = w_jᵀ Ĉ w_j`` with ``Ĉ`` the batch covariance, of rank
+    ``M - 1``; for isotropic ``Ĉ`` it is ``κ χ²_{M-1}/(M-1)`` and ``E[1/σ̂²] = (M-1)/((M-3)κ)``.
+    ``w ↦ 1/(wᵀĈw)`` averaged over Gaussian ``w`` is convex in the eigenvalues of ``Ĉ`` and
+    symmetric, so for a fixed trace the isotropic ``Ĉ`` minimises it: this value is a lower bound,
+    and the anisotropy of a real batch adds a second-order term."""
+    if batch <= 3:
+        raise ValueError(f"batch = {batch}: E[1/variance] over a batch of M <= 3 inputs is infinite")
+    return (batch - 1) / ((batch - 3) * kappa)
+
+
+def bn_resnet_moments_centered(L: int, beta: float, kappa: float = 1 - 1 / math.pi,
+                               batch: int | None = None) -> tuple[float, float]:
     """Theorem 3 redone for batch norm that divides by the *centred* batch variance (beyond the
     paper). Each residual branch ``β W ρ(BN(x))`` adds ``β²`` to the stream's second moment but
     only ``κβ² = β²(1 - 1/π)`` to its per-unit batch variance, because ``ρ`` of a standardised
@@ -381,10 +427,49 @@ def bn_resnet_moments_centered(L: int, beta: float, kappa: float = 1 - 1 / math.
     variance ``β²/π`` over the weights. With ``s²_m = 1 + κβ²m`` after ``m`` branches, ``L``
     blocks give variance ``Π_{m<L}(1 + β²/s²_m)`` and covariance ``Π_{m<L}(1 + ½β²/s²_m)``; with
     ``c = 1/(κβ²)`` and ``d = 1/κ`` these are ``Γ(L+c+d)Γ(c)/(Γ(c+d)Γ(L+c)) ~ L^{1/κ}`` and the
-    same with ``d/2``, so the correlation decays like ``L^{-1/(2κ)} = L^{-0.73}``, not ``L^{-1/2}``."""
+    same with ``d/2``, so the correlation decays like ``L^{-1/(2κ)} = L^{-0.73}``, not ``L^{-1/2}``.
+
+    ``batch = M`` adds the two first-order finite-batch terms. The stream's values of one unit
+    over the batch are close to ``M`` independent Gaussians of variance ``s²_m`` (its bulk is the
+    fresh input batch), so batch norm's biased batch variance is ``s²_m χ²_{M-1}/M`` and
+    ``E[1/σ̂²] = M/((M-3) s²_m)``: ``β²/s²_m`` becomes ``f β²/s²_m`` with ``f = M/(M-3)``. And the
+    co-active fraction ``1/4`` becomes :func:`bn_coactive_probability` ``p_M``, so ``½`` becomes
+    ``2 p_M f``. Both products keep their Gamma form, with ``d = f/κ`` and ``2 p_M f/κ``."""
     from scipy.special import gammaln
 
-    c, d = 1.0 / (kappa * beta**2), 1.0 / kappa
+    if batch is not None and batch <= 3:
+        raise ValueError(f"batch = {batch}: E[1/variance] over a batch of M <= 3 inputs is infinite")
+    f, half = (1.0, 0.5) if batch is None else (batch / (batch - 3), 2 * bn_coactive_probability(batch))
+    c, d = 1.0 / (kappa * beta**2), f / kappa
+    dc = half * f / kappa
     lv = gammaln(L + c + d) + gammaln(c) - gammaln(c + d) - gammaln(L + c)
-    lc = gammaln(L + c + d / 2) + gammaln(c) - gammaln(c + d / 2) - gammaln(L + c)
+    lc = gammaln(L + c + dc) + gammaln(c) - gammaln(c + dc) - gammaln(L + c)
     return float(np.exp(lv)), float(np.exp(lc))
+
+
+def finite_batch_sweep(batches, *, width: int, n_networks: int, depth: int, generator: torch.Generator | None = None,
+                       device=None, dtype=torch.float32, progress: bool = False) -> dict[int, dict]:
+    """Batch-normalised He feedforward nets at several batch sizes ``M`` (beyond the paper: the
+    finite-batch terms of :func:`bn_feedforward_growth` and :func:`bn_coactive_probability`).
+
+    For each ``M`` in ``batches`` it runs :func:`gradient_moments` at depth 1 and at ``depth``
+    and returns ``growth``, the per-layer growth of the gradient variance over layers 2..depth,
+    ``(var_depth / var_1)^(1/(depth-1))``, with its delta-method standard error ``se_growth``
+    (the two depths use independent networks), ``first`` = the depth-1 variance and its ``se_first``,
+    and ``coact`` / ``se_coact``, the co-active fraction of each of the ``depth`` layers ``(depth,)``."""
+    if depth < 2:
+        raise ValueError(f"depth = {depth}: the per-layer growth needs depth >= 2")
+    out = {}
+    for M in batches:
+        kw = dict(batch=int(M), width=width, n_networks=n_networks, kind="ff", norm="bn", generator=generator,
+                  device=device, dtype=dtype, progress=progress)
+        v1 = gradient_moments(depth=1, desc=f"BN feedforward, M = {M}, L = 1", **kw)["var"]
+        r = gradient_moments(depth=depth, desc=f"BN feedforward, M = {M}, L = {depth}", **kw)
+        vL = r["var"]
+        m1, mL = v1.mean(), vL.mean()
+        s1, sL = v1.std(ddof=1) / math.sqrt(len(v1)), vL.std(ddof=1) / math.sqrt(len(vL))
+        g = (mL / m1) ** (1 / (depth - 1))
+        out[int(M)] = dict(growth=float(g), se_growth=float(g / (depth - 1) * math.hypot(sL / mL, s1 / m1)),
+                           first=float(m1), se_first=float(s1), coact=r["coact"].mean(0),
+                           se_coact=r["coact"].std(0, ddof=1) / math.sqrt(len(vL)))
+    return out

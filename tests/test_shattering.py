@@ -106,7 +106,75 @@ def test_centred_bn_closed_form_equals_product():
             assert c == pytest.approx(np.prod(1 + 0.5 * beta**2 / s2), rel=1e-10)
 
 
+def test_finite_batch_closed_form_equals_product():
+    kappa = 1 - 1 / math.pi
+    for M in (8, 32):
+        f, half = M / (M - 3), 2 * S.bn_coactive_probability(M)
+        for L in (1, 10, 50):
+            for beta in (0.1, 1.0):
+                s2 = 1 + kappa * beta**2 * np.arange(L)
+                v, c = S.bn_resnet_moments_centered(L, beta, batch=M)
+                assert v == pytest.approx(np.prod(1 + f * beta**2 / s2), rel=1e-10)
+                assert c == pytest.approx(np.prod(1 + half * f * beta**2 / s2), rel=1e-10)
+    with pytest.raises(ValueError, match="M <= 3"):
+        S.bn_resnet_moments_centered(5, 1.0, batch=3)
+
+
+def test_bn_coactive_probability_is_sheppard_at_the_centred_correlation():
+    # centring a batch of M iid Gaussians gives every pair the correlation -1/(M-1) exactly
+    g = torch.Generator().manual_seed(0)
+    M, n = 8, 200_000
+    z = torch.randn(n, M, generator=g, dtype=DT)
+    z = z - z.mean(1, keepdim=True)
+    both = ((z[:, 0] > 0) & (z[:, 1] > 0)).to(DT)
+    p = S.bn_coactive_probability(M)
+    assert p == pytest.approx(0.25 + math.asin(-1 / 7) / (2 * math.pi))
+    assert abs(both.mean().item() - p) < 4 * both.std().item() / math.sqrt(n)
+    assert S.bn_coactive_probability(32) == pytest.approx(0.2449, abs=1e-4)
+
+
+def test_bn_feedforward_growth_is_the_isotropic_inverse_moment_and_a_lower_bound():
+    # E[1/(w^T C w)], w ~ N(0, 2/N), C of rank M-1 with trace N kappa/2: (M-1)/((M-3) kappa) when C is
+    # isotropic, larger when it is not (convexity)
+    g = torch.Generator().manual_seed(1)
+    N, M, kappa, n = 64, 8, 1 - 1 / math.pi, 400_000
+    w = torch.randn(n, M - 1, generator=g, dtype=DT) * math.sqrt(2 / N)
+    iso = torch.full((M - 1,), N * kappa / 2 / (M - 1), dtype=DT)
+    aniso = iso * torch.linspace(0.5, 1.5, M - 1, dtype=DT)
+    aniso = aniso * iso.sum() / aniso.sum()
+    r_iso = 1 / (w**2 @ iso)
+    r_an = 1 / (w**2 @ aniso)
+    bound = S.bn_feedforward_growth(M)
+    assert abs(r_iso.mean().item() - bound) < 5 * r_iso.std().item() / math.sqrt(n)
+    assert r_an.mean().item() > bound + 5 * r_an.std().item() / math.sqrt(n)
+
+
+def test_finite_batch_sweep_shapes_and_first_layer():
+    g = torch.Generator().manual_seed(2)
+    out = S.finite_batch_sweep([8, 32], width=32, n_networks=200, depth=3, generator=g)
+    assert sorted(out) == [8, 32]
+    for M, q in out.items():
+        assert q["coact"].shape == (3,) and q["se_coact"].shape == (3,)
+        # layer 1: Gaussian inputs, E[1/sigma_hat^2] = M/((M-3) 2) for the biased batch variance of N(0, 2)
+        assert abs(q["first"] - M / (2 * (M - 3))) < 5 * q["se_first"] + 2 / 32
+        assert q["se_growth"] > 0
+    with pytest.raises(ValueError, match="depth >= 2"):
+        S.finite_batch_sweep([8], width=8, n_networks=20, depth=1)
+
+
 def test_meanfield_resnet_reduces_to_theorem2_at_c_zero_first_layer():
     cs, var, corr = S.meanfield_resnet(3, 0.0)
     assert var.tolist() == [2.0, 4.0, 8.0]
     assert corr[0] == pytest.approx(0.75)
+
+
+def test_gradient_correlations_white_and_shared():
+    g = torch.Generator().manual_seed(3)
+    n = 400
+    white = torch.randn(50, 64, n, generator=g, dtype=DT)
+    C = S.gradient_correlations(white)
+    torch.testing.assert_close(C.diagonal(dim1=-2, dim2=-1), torch.ones(50, 64, dtype=DT))
+    off = S.mean_abs_offdiagonal(C)
+    assert abs(off.mean().item() - math.sqrt(2 / (math.pi * n))) < 5 * off.std().item() / math.sqrt(50) + 1e-3
+    shared = white + 3 * torch.randn(50, 1, n, generator=g, dtype=DT)   # a common direction
+    assert S.mean_abs_offdiagonal(S.gradient_correlations(shared)).min() > 0.8
