@@ -65,6 +65,23 @@ def _replace_by(path: str):
     return wrap
 
 
+def _constant(value: float):
+    """Replace the function by a constant: a correction term dropped (the paper's own value)."""
+    def wrap(_f):
+        return lambda *a, **kw: value
+    return wrap
+
+
+def _without(keyword: str):
+    """Call the function without one keyword argument: a correction switched off."""
+    def wrap(f):
+        def g(*a, **kw):
+            kw.pop(keyword, None)
+            return f(*a, **kw)
+        return g
+    return wrap
+
+
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("diluted-rate-2pct", "dilution-theorem", "lib.dilution.diluted_rate", _scale(1.02),
              "a 2% error in Theorem 3's exact diluted rate", ("thm3-monte-carlo", "thm3-first-order")),
@@ -85,6 +102,15 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "E[xi^2] 10% low in Lemma 2's enumeration", ("lemma2-tight",)),
     Mutation("resnet-variance-5pct", "path-sum-covariance", "lib.path_sums.resnet_moments", _scale(1.05, index=0),
              "a 5% error in the resnet variance of Theorem 2 and §3.3", ("alpha-rescaling-variance", "thm2-variance-real")),
+    Mutation("bn-coactive-quarter", "path-sum-covariance", "lib.shattering.bn_coactive_probability", _constant(0.25),
+             "the finite-batch co-activation dropped (the paper's 1/4 at every batch size)", ("fig3-coactive-bn",)),
+    Mutation("bn-growth-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_feedforward_growth",
+             _constant(1 / (1 - 1 / 3.141592653589793)),
+             "the finite-batch factor (M-1)/(M-3) dropped from the batch-norm growth (1/kappa per layer)",
+             ("bn-feedforward-growth",)),
+    Mutation("bn-resnet-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_resnet_moments_centered",
+             _without("batch"), "the finite-batch terms dropped from the corrected Theorem 3 (centred variance only)",
+             ("thm3-variance-corrected",)),
     Mutation("phi-1pct", "noise-stability", "lib.dominant_flow.phi", _scale(1.01),
              "a 1% error in the closed form of P[|X| > |Y|] (App. E, Eq. 14)", ("phi-closed-form", "phi-monte-carlo")),
 )}

@@ -473,3 +473,39 @@ def finite_batch_sweep(batches, *, width: int, n_networks: int, depth: int, gene
                            first=float(m1), se_first=float(s1), coact=r["coact"].mean(0),
                            se_coact=r["coact"].std(0, ddof=1) / math.sqrt(len(vL)))
     return out
+
+
+def minibatch_gradient_stats(X: Tensor, families: dict[str, tuple[str, float]], depths, *, width: int, n_batches: int,
+                             batch: int = 256, generator: torch.Generator | None = None) -> dict:
+    """§4, Figs. 5a-d on images ``X (n, d)`` with fully connected batch-normalised networks.
+
+    For each depth ``L`` in ``depths`` it draws ``n_batches`` mini-batches of ``batch`` images, a
+    Gaussian input layer ``V (d, width)`` (variance ``1/d``) and He weights per mini-batch, and
+    runs *every* family on the same draws (common random numbers, so the differences between
+    families are paired): ``families`` maps a name to ``(kind, b)`` of :func:`chain` with
+    ``norm="bn"``. The per-example input gradients ``Δ (batch, d)`` of a Gaussian readout give,
+    per mini-batch: ``rank`` = :func:`effective_rank` of ``Δ`` over that of a Gaussian matrix of
+    the same shape (Fig. 5c), ``snr`` = ``|batch mean| / batch s.d.`` per pixel averaged over pixels
+    (Fig. 5d) and ``offdiag`` = :func:`mean_abs_offdiagonal` of :func:`gradient_correlations`
+    (Figs. 5a-b). Returns ``{(name, L): {"rank", "snr", "offdiag": (n_batches,) arrays,
+    "image": (batch, batch) |correlations| of the first mini-batch}}``."""
+    dev, dt = X.device, X.dtype
+    n, d = X.shape
+    if batch > n:
+        raise ValueError(f"batch = {batch} is larger than the {n} images")
+    r_white = effective_rank(torch.randn(64, batch, d, generator=generator, device=dev, dtype=dt)).mean()
+    out = {}
+    for L in depths:
+        idx = torch.stack([torch.randperm(n, generator=generator, device=dev)[:batch] for _ in range(n_batches)])
+        V = torch.randn(n_batches, d, width, generator=generator, device=dev, dtype=dt) / math.sqrt(d)
+        W = he_weights(n_batches, L, width, generator=generator, device=dev, dtype=dt)
+        w = torch.randn(n_batches, width, generator=generator, device=dev, dtype=dt)
+        for name, (kind, b) in families.items():
+            x0 = (X[idx] @ V).detach().requires_grad_(True)
+            (g0,) = torch.autograd.grad(chain(x0, W, kind=kind, norm="bn", b=b, readout=w).sum(), x0)
+            D = g0 @ V.transpose(1, 2)                                   # gradients w.r.t. the images
+            C = gradient_correlations(D)
+            out[name, L] = {"rank": (effective_rank(D) / r_white).cpu().numpy(),
+                            "snr": (D.mean(1).abs() / D.std(1)).mean(-1).cpu().numpy(),
+                            "offdiag": mean_abs_offdiagonal(C).cpu().numpy(), "image": C[0].abs().cpu().numpy()}
+    return out

@@ -178,3 +178,18 @@ def test_gradient_correlations_white_and_shared():
     assert abs(off.mean().item() - math.sqrt(2 / (math.pi * n))) < 5 * off.std().item() / math.sqrt(50) + 1e-3
     shared = white + 3 * torch.randn(50, 1, n, generator=g, dtype=DT)   # a common direction
     assert S.mean_abs_offdiagonal(S.gradient_correlations(shared)).min() > 0.8
+
+
+def test_minibatch_gradient_stats_pairs_the_families():
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(100, 12, generator=g)
+    fams = {"ff": ("ff", 1.0), "res small": ("res", 0.1), "res small again": ("res", 0.1)}
+    out = S.minibatch_gradient_stats(X, fams, [1, 3], width=16, n_batches=3, batch=40, generator=g)
+    assert set(out) == {(f, L) for f in fams for L in (1, 3)}
+    q = out["ff", 3]
+    assert q["rank"].shape == q["snr"].shape == q["offdiag"].shape == (3,) and q["image"].shape == (40, 40)
+    # the same family twice sees the same draws: identical statistics (common random numbers)
+    for k in ("rank", "snr", "offdiag"):
+        np.testing.assert_array_equal(out["res small", 3][k], out["res small again", 3][k])
+    with pytest.raises(ValueError, match="larger than"):
+        S.minibatch_gradient_stats(X, fams, [1], width=8, n_batches=1, batch=200)
