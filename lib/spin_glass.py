@@ -82,6 +82,27 @@ def band_mass(p: int, beta: float, a1: float, a2: float, normalisation: str = "m
     return float(np.exp(logsumexp(2 * le[sel]))) if sel.any() else 0.0
 
 
+def log_band_miss(p: int, beta: float, a1: float, a2: float, normalisation: str = "main") -> float:
+    """``log Σ_{r ∉ [a1 p, a2 p]} ε_r²``, the weight *outside* Theorem 2's band, in log space (it is
+    far below float64's ``1 - band_mass`` resolution at large ``p``)."""
+    r, le = log_eps(p, beta, normalisation)
+    out = (r < a1 * p) | (r > a2 * p)
+    return float(logsumexp(2 * le[out])) if out.any() else -math.inf
+
+
+def band_miss_rate(beta: float, a1: float, a2: float) -> float:
+    """Our rate for Theorem 2 (beyond the paper): ``-log(weight outside [a1, a2]) / p → I``.
+
+    ``log ε_r² = 2 log C(p-1, r-1) + 2 r log β + const``, and with ``r ≈ αp`` Stirling gives
+    ``2p (H(α) + α log β)``, ``H`` the binary entropy; the maximum over ``α`` is ``2p log(1+β)`` at
+    ``α* = β/(1+β)``. The weight outside the band is dominated by its nearer edge:
+    ``I = 2 min_{α ∈ {a1, a2}} [log(1+β) - H(α) - α log β]``, up to ``O(log p / p)``."""
+    def f(a):
+        return -a * math.log(a) - (1 - a) * math.log(1 - a) + a * math.log(beta)
+    edges = [a for a in (a1, a2) if 0 < a < 1]
+    return 2 * min(math.log1p(beta) - f(a) for a in edges)
+
+
 def narrowest_band(p: int, beta: float, mass: float = 0.99, normalisation: str = "main") -> tuple[int, int]:
     """The shortest run of consecutive orders ``[r_lo, r_hi]`` holding ``mass`` of ``Σ ε_r²``."""
     r, le = log_eps(p, beta, normalisation)
@@ -149,6 +170,40 @@ def paths_by_network(p: int, n: int) -> dict[int, int]:
     return {r: int(poly[r]) * n for r in range(1, p + 1) if poly[r]}
 
 
+def labelled_paths(labels: list[np.ndarray]) -> dict[int, dict[tuple, list[int]]]:
+    """Lemma 1 (Littwin & Wolf §3) by listing every path of the Eq. 8 network, with ``Λ`` distinct
+    weight values: ``labels[0] (d, n)`` gives the value index (in ``0..Λ-1``) of each first-layer
+    weight, ``labels[l] (n, n)`` those of ``W_{l+1}``, ``l = 1..p-1``. A path starts at an input
+    ``i``, crosses a first-layer weight to a unit, then at each later layer either skips (no weight)
+    or crosses one weight to a unit. Returns ``{r: {(i_1..i_r): [input of each such path]}}``: the
+    paths of length ``r`` grouped by their tuple of weight values, which is Eq. 10's re-indexing
+    (the inner sum's ``x^{(j)}`` are the listed inputs)."""
+    out: dict[int, dict[tuple, list[int]]] = {}
+    d, n = labels[0].shape
+
+    def walk(layer: int, unit: int, tup: tuple, i: int) -> None:
+        if layer == len(labels):
+            out.setdefault(len(tup), {}).setdefault(tup, []).append(i)
+            return
+        walk(layer + 1, unit, tup, i)                                  # the identity skip
+        for b in range(n):
+            walk(layer + 1, b, tup + (int(labels[layer][unit, b]),), i)
+
+    for i in range(d):
+        for b in range(n):
+            walk(1, b, (int(labels[0][i, b]),), i)
+    return out
+
+
+def linear_output(labels: list[np.ndarray], w: np.ndarray, x: np.ndarray) -> float:
+    """The output ``Y`` (summed over the last layer) of the Eq. 8 network with linear units, weight
+    values ``w[labels]`` and input ``x``: ``N_1 = W_1ᵀx``, ``N_l = W_lᵀN_{l-1} + N_{l-1}``."""
+    N = w[labels[0]].T @ x
+    for lab in labels[1:]:
+        N = w[lab].T @ N + N
+    return float(N.sum())
+
+
 def xi_second_moments(m: int, d: int, cov: np.ndarray | None = None) -> np.ndarray:
     """Lemma 2 (Littwin & Wolf §3): a path variable ``ξ`` is a sum of ``m = ψ_r/Λ^r`` inputs drawn
     from ``d`` distinct ones, ``ξ = Σ_i α_i x_i`` with ``α ∈ ℕ^d``, ``Σ α_i = m``. Returns
@@ -161,6 +216,27 @@ def xi_second_moments(m: int, d: int, cov: np.ndarray | None = None) -> np.ndarr
         raise ValueError(f"cov must be {d} x {d}, got {cov.shape}")
     alphas = np.array([a for a in itertools.product(range(m + 1), repeat=d) if sum(a) == m], dtype=float)
     return np.einsum("ki,ij,kj->k", alphas, cov, alphas)
+
+
+def theta_ratio(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``t = v''/v' = Σ q_r r(r-1) / Σ q_r r``, the one variable :func:`theta_k` depends on: it is
+    the mean of ``r - 1`` under the weights ``q_r r``, so ``1 <= t <= p - 1`` over orders
+    ``2..p``, with ``t = p - 1`` only at ``q = e_p``."""
+    q = np.asarray(q, dtype=float)
+    return (q * r * (r - 1)).sum(-1) / (q * r).sum(-1)
+
+
+def theta_of_ratio(t):
+    """Eq. 33 as a function of ``t = v''/v'`` alone: dividing ``(v'' - v')/(v'' + v')`` by ``v'``
+    gives ``h(t) = ½ log t - (t - 1)/(t + 1)`` (our reduction, behind the exact proof of Thm 5)."""
+    t = np.asarray(t, dtype=float)
+    return 0.5 * np.log(t) - (t - 1) / (t + 1)
+
+
+def theta_of_ratio_derivative(t):
+    """``h'(t) = 1/(2t) - 2/(t+1)² = (t - 1)²/(2t(t + 1)²) >= 0``: ``h`` increases on ``t >= 1``."""
+    t = np.asarray(t, dtype=float)
+    return (t - 1) ** 2 / (2 * t * (t + 1) ** 2)
 
 
 def theta_k(q: np.ndarray, r: np.ndarray) -> np.ndarray:

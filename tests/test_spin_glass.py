@@ -64,3 +64,43 @@ def test_xi_second_moments_lemma2():
     assert w.min() == 1.0 < 2**2 / 2                                     # alpha = (1, 1): 1 + 1 - 2 * 0.5
     with pytest.raises(ValueError):
         SG.xi_second_moments(2, 2, cov=np.eye(3))
+
+
+def test_theta_reduces_to_one_variable_and_increases():
+    rng = np.random.default_rng(0)
+    for p_ in (3, 7, 30):
+        r = np.arange(2, p_ + 1)
+        q = rng.dirichlet(np.ones(len(r)), size=50)
+        t = SG.theta_ratio(q, r)
+        assert ((1 <= t) & (t <= p_ - 1)).all()
+        np.testing.assert_allclose(SG.theta_k(q, r), SG.theta_of_ratio(t), rtol=0, atol=1e-12)
+        assert SG.theta_of_ratio(p_ - 1) == pytest.approx(0.5 * math.log(p_ - 1) - (1 - 2 / p_))
+    tt = np.linspace(1.5, 50, 200)
+    h = 1e-5
+    fd = (SG.theta_of_ratio(tt + h) - SG.theta_of_ratio(tt - h)) / (2 * h)
+    np.testing.assert_allclose(SG.theta_of_ratio_derivative(tt), fd, rtol=1e-6)
+
+
+def test_band_miss_log_agrees_with_band_mass_and_rate_is_positive():
+    for b in (0.5, 2.0):
+        a = b / (1 + b)
+        for p_ in (20, 200):
+            miss = 1 - SG.band_mass(p_, b, a - 0.05, a + 0.05)
+            assert math.exp(SG.log_band_miss(p_, b, a - 0.05, a + 0.05)) == pytest.approx(miss, rel=1e-9, abs=1e-15)
+        assert SG.band_miss_rate(b, a - 0.05, a + 0.05) > 0
+        assert SG.band_miss_rate(b, a - 0.1, a + 0.1) > SG.band_miss_rate(b, a - 0.05, a + 0.05)
+
+
+def test_labelled_paths_counts_and_reindexing():
+    p_, n, d, lam = 3, 2, 2, 2
+    labels = [np.fromfunction(lambda i, b: b % lam, (d, n), dtype=int)] + \
+             [np.fromfunction(lambda a, b: b % lam, (n, n), dtype=int) for _ in range(p_ - 1)]
+    paths = SG.labelled_paths(labels)
+    for r, groups in paths.items():
+        psi = d * math.comb(p_ - 1, r - 1) * n**r
+        assert sum(len(v) for v in groups.values()) == psi
+        assert all(len(v) == psi // lam**r for v in groups.values()) and len(groups) == lam**r
+    rng = np.random.default_rng(0)
+    w, x = rng.normal(size=lam), rng.normal(size=d)
+    eq10 = sum(x[v].sum() * np.prod(w[list(t_)]) for g in paths.values() for t_, v in g.items())
+    assert SG.linear_output(labels, w, x) == pytest.approx(eq10, rel=1e-12)
