@@ -337,7 +337,31 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
             out["divergence"].append(torch.stack([(tr[k] - nets["plain"][1][k]).flatten(1).abs().max(1).values
                                                   for k in tr]).max(0).values)
             out["flips"].append(sum((a != b).flatten(1).sum(1) for a, b in zip(signs["res"], signs["plain"])))
-    return {k: torch.stack(v).cpu() for k, v in out.items()}
+    res = {k: torch.stack(v).cpu() for k, v in out.items()}
+    res["params"] = {"res": nets["res"][1], "plain": nets["plain"][1]}
+    return res
+
+
+def twin_table(arch: ConvArch, params: dict[str, dict[str, Tensor]], x: Tensor, labels: Tensor, *,
+               weight_decay: float = 1e-4) -> dict[str, dict[str, Tensor]]:
+    """App. B, Table 2: the final training loss ``L``, training cost ``C = L + λ||r||²`` (for the plain
+    twin ``λ||T⁻¹(p)||² = λ||p - ρ||²``, the same penalty it was trained with) and training accuracy
+    of a pair trained by :func:`train_twins` (``params`` is its ``"params"``), on the full set
+    ``x``. Returns ``{"res": {...}, "plain": {...}}`` with ``(E,)`` tensors; in exact arithmetic the
+    two rows are equal."""
+    ar = ConvArch(arch.n_blocks, "residual", arch.in_channels, arch.n_classes, arch.widths)
+    ap = ConvArch(arch.n_blocks, "plain", arch.in_channels, arch.n_classes, arch.widths)
+    rho = id_mask(ar, device=x.device, dtype=x.dtype)
+    out = {}
+    with torch.no_grad():
+        for name, a, centre in (("res", ar, {}), ("plain", ap, rho)):
+            pp = params[name]
+            logits = forward(a, pp, x)
+            L = cross_entropy(logits, labels)
+            pen = sum(((v - centre[k]) if k in centre else v).pow(2).flatten(1).sum(1) for k, v in pp.items())
+            out[name] = {"L": L.cpu(), "C": (L + weight_decay * pen).cpu(),
+                         "acc": (logits.argmax(-1) == labels).to(x.dtype).mean(-1).cpu()}
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,6 +581,18 @@ def interlayer_cushion(block_fn: Callable[[Tensor], Tensor], x: Tensor,
     else:
         jx = torch.func.jvp(batch_fn, (x,), (x,))[1]
     return math.sqrt(n) * jx.flatten(1).norm(dim=-1) / (fro * x.flatten(1).norm(dim=-1))
+
+
+def bn_block_cushion(x: Tensor, w1: Tensor, w2: Tensor, *, residual: bool, eps: float = 0.0) -> Tensor:
+    """§5's interlayer cushion (:func:`interlayer_cushion`) of the fully-fledged :func:`bn_block` on
+    the batch ``x (B, C, H, W)``: ``J x`` through the batch statistics, ``||J||_F`` with them held
+    fixed. With ``eps = 0`` the plain block is invariant to scaling its batch, so its cushion is 0
+    up to round-off; with batch norm's ``eps`` the first normalisation's directional derivative
+    along ``x`` is ``BN(z)·eps/(Var z + eps)``, so the cushion is ``eps·K/Var`` to first order."""
+    _, st = bn_block(x, w1, w2, residual=residual, eps=eps)
+    st = tuple((m.detach(), s_.detach()) for m, s_ in st)
+    return interlayer_cushion(lambda v: bn_block(v, w1, w2, residual=residual, stats=st, eps=eps), x,
+                              batch_fn=lambda X: bn_block(X, w1, w2, residual=residual, eps=eps)[0])
 
 
 def bn_block(x: Tensor, w1: Tensor, w2: Tensor, *, residual: bool, stats: tuple | None = None,

@@ -63,6 +63,10 @@ def test_twins_stay_equal_in_float64_for_a_few_steps():
     out = C.train_twins(a, r0, x, y, steps=5, batch_size=8, lr=0.05, generator=g(4), progress=False)
     assert out["divergence"].max() < 1e-14 and out["flips"].sum() == 0
     assert torch.allclose(out["loss_res"], out["loss_plain"], atol=1e-13)
+    tab = C.twin_table(a, out["params"], x, y, weight_decay=1e-4)
+    for k in ("L", "C", "acc"):
+        torch.testing.assert_close(tab["res"][k], tab["plain"][k], rtol=1e-12, atol=1e-14)
+    assert (tab["res"]["C"] > tab["res"]["L"]).all()
 
 
 def test_abs_moments_against_quadrature():
@@ -154,3 +158,16 @@ def test_dominant_fraction_against_full_jacobians():
             r = (diag.abs() / rest.abs()).flatten(1).mean(-1)
             per_sample.append((r > 1).to(DT).mean())
         assert sig[layer].item() == pytest.approx(torch.stack(per_sample).mean().item(), abs=1e-12)
+
+
+def test_bn_block_cushion_zero_without_eps_and_linear_in_eps():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, 5, 5, generator=g, dtype=torch.float64).relu()
+    w1, w2 = (torch.randn(4, 4, 3, 3, generator=g, dtype=torch.float64) * math.sqrt(2 / 36) for _ in range(2))
+    assert C.bn_block_cushion(x, w1, w2, residual=False).max() < 1e-13
+    m1 = C.bn_block_cushion(x, w1, w2, residual=False, eps=1e-6)
+    m2 = C.bn_block_cushion(x, w1, w2, residual=False, eps=2e-6)
+    torch.testing.assert_close(m2, 2 * m1, rtol=1e-4, atol=0)
+    # scaling the batch by 2 multiplies the variance by 4 and divides the cushion by 4
+    torch.testing.assert_close(C.bn_block_cushion(2 * x, w1, w2, residual=False, eps=1e-6), m1 / 4, rtol=1e-4, atol=0)
+    assert C.bn_block_cushion(x, w1, w2, residual=True).min() > 0.05
