@@ -342,6 +342,17 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
     return res
 
 
+def loss_and_decay(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labels: Tensor, *,
+                   weight_decay: float = 1e-4, chunk: int = 512) -> tuple[Tensor, Tensor]:
+    """App. C, Table 4: the training loss ``L`` on ``(x, labels)`` (in chunks of ``chunk`` images) and
+    the weight-decay term ``λ||w||²`` over all parameters (the penalty :func:`train` optimises with
+    no centre), per network ``(E,)`` each."""
+    with torch.no_grad():
+        out = torch.cat([forward(arch, params, x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=1)
+        decay = weight_decay * sum(v.pow(2).flatten(1).sum(1) for v in params.values())
+    return cross_entropy(out, labels).cpu(), decay.cpu()
+
+
 def twin_table(arch: ConvArch, params: dict[str, dict[str, Tensor]], x: Tensor, labels: Tensor, *,
                weight_decay: float = 1e-4) -> dict[str, dict[str, Tensor]]:
     """App. B, Table 2: the final training loss ``L``, training cost ``C = L + λ||r||²`` (for the plain

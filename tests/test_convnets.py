@@ -171,3 +171,15 @@ def test_bn_block_cushion_zero_without_eps_and_linear_in_eps():
     # scaling the batch by 2 multiplies the variance by 4 and divides the cushion by 4
     torch.testing.assert_close(C.bn_block_cushion(2 * x, w1, w2, residual=False, eps=1e-6), m1 / 4, rtol=1e-4, atol=0)
     assert C.bn_block_cushion(x, w1, w2, residual=True).min() > 0.05
+
+
+def test_loss_and_decay_matches_direct_sums():
+    g = torch.Generator().manual_seed(7)
+    a = C.ConvArch(1, "plain", in_channels=1)
+    prm = C.init_params(a, 2, "kwi", generator=g, dtype=torch.float64)
+    x = torch.randn(20, 1, 8, 8, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (20,), generator=g)
+    L, dec = C.loss_and_decay(a, prm, x, y, weight_decay=1e-4, chunk=7)
+    torch.testing.assert_close(L, C.cross_entropy(C.forward(a, prm, x), y))
+    direct = 1e-4 * torch.stack([sum((v[e] ** 2).sum() for v in prm.values()) for e in range(2)])
+    torch.testing.assert_close(dec, direct)
