@@ -111,6 +111,10 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("bn-resnet-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_resnet_moments_centered",
              _without("batch"), "the finite-batch terms dropped from the corrected Theorem 3 (centred variance only)",
              ("thm3-variance-corrected",)),
+    Mutation("theta-derivative-1pct", "legendre-asymptotics", "lib.spin_glass.theta_of_ratio_derivative", _scale(1.01),
+             "a 1% error in h'(t), the derivative behind the proof of Thm 5", ("thm5-monotone",)),
+    Mutation("band-rate-5pct", "legendre-asymptotics", "lib.spin_glass.band_miss_rate", _scale(1.05),
+             "a 5% error in the exponential rate of Thm 2's fixed band", ("thm2-band-rate",)),
     Mutation("phi-1pct", "noise-stability", "lib.dominant_flow.phi", _scale(1.01),
              "a 1% error in the closed form of P[|X| > |Y|] (App. E, Eq. 14)", ("phi-closed-form", "phi-monte-carlo")),
 )}
