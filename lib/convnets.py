@@ -296,6 +296,13 @@ def train(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labels: Tensor, 
     return p, hist
 
 
+def _twin_arches(arch: ConvArch, x: Tensor) -> tuple[ConvArch, ConvArch, dict[str, Tensor]]:
+    """The residual and plain versions of ``arch`` and the ID mask ``ρ`` (``T(r) = r + ρ``) in ``x``'s dtype."""
+    ar = ConvArch(arch.n_blocks, "residual", arch.in_channels, arch.n_classes, arch.widths)
+    ap = ConvArch(arch.n_blocks, "plain", arch.in_channels, arch.n_classes, arch.widths)
+    return ar, ap, id_mask(ar, device=x.device, dtype=x.dtype)
+
+
 def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor, *, steps: int, batch_size: int,
                 lr: float, momentum: float = 0.9, weight_decay: float = 1e-4,
                 generator: torch.Generator | None = None, progress: bool = True) -> dict[str, Tensor]:
@@ -307,9 +314,7 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
     is on in one twin and off in the other (the "ratchet" of App. B), and ``loss_res``,
     ``loss_plain`` on the batch. In exact arithmetic ``divergence`` and ``flips`` are 0 throughout.
     """
-    ar = ConvArch(arch.n_blocks, "residual", arch.in_channels, arch.n_classes, arch.widths)
-    ap = ConvArch(arch.n_blocks, "plain", arch.in_channels, arch.n_classes, arch.widths)
-    rho = id_mask(ar, device=x.device, dtype=x.dtype)
+    ar, ap, rho = _twin_arches(arch, x)
     nets = {"res": (ar, {k: v.detach().clone() for k, v in r0.items()}, {}),
             "plain": (ap, transfer(ar, {k: v.detach().clone() for k, v in r0.items()}), rho)}
     bufs = {n: {k: torch.zeros_like(v) for k, v in nets[n][1].items()} for n in nets}
@@ -343,14 +348,19 @@ def train_twins(arch: ConvArch, r0: dict[str, Tensor], x: Tensor, labels: Tensor
 
 
 def loss_and_decay(arch: ConvArch, params: dict[str, Tensor], x: Tensor, labels: Tensor, *,
-                   weight_decay: float = 1e-4, chunk: int = 512) -> tuple[Tensor, Tensor]:
-    """App. C, Table 4: the training loss ``L`` on ``(x, labels)`` (in chunks of ``chunk`` images) and
-    the weight-decay term ``λ||w||²`` over all parameters (the penalty :func:`train` optimises with
-    no centre), per network ``(E,)`` each."""
+                   weight_decay: float = 1e-4, centre: dict[str, Tensor] | None = None,
+                   chunk: int = 512) -> tuple[Tensor, Tensor, Tensor]:
+    """App. C, Table 4: the training loss ``L`` on ``(x, labels)`` (in chunks of ``chunk`` images),
+    the weight-decay term ``λ||w - c||²`` over all parameters (``c`` = ``centre[k]`` where given,
+    else 0: the penalty :func:`train` and :func:`train_twins` optimise) and the training accuracy,
+    per network ``(E,)`` each."""
+    centre = centre or {}
     with torch.no_grad():
         out = torch.cat([forward(arch, params, x[i:i + chunk]) for i in range(0, x.shape[0], chunk)], dim=1)
-        decay = weight_decay * sum(v.pow(2).flatten(1).sum(1) for v in params.values())
-    return cross_entropy(out, labels).cpu(), decay.cpu()
+        decay = weight_decay * sum(((v - centre[k]) if k in centre else v).pow(2).flatten(1).sum(1)
+                                   for k, v in params.items())
+        acc = (out.argmax(-1) == labels).to(x.dtype).mean(-1)
+    return cross_entropy(out, labels).cpu(), decay.cpu(), acc.cpu()
 
 
 def twin_table(arch: ConvArch, params: dict[str, dict[str, Tensor]], x: Tensor, labels: Tensor, *,
@@ -360,18 +370,11 @@ def twin_table(arch: ConvArch, params: dict[str, dict[str, Tensor]], x: Tensor, 
     of a pair trained by :func:`train_twins` (``params`` is its ``"params"``), on the full set
     ``x``. Returns ``{"res": {...}, "plain": {...}}`` with ``(E,)`` tensors; in exact arithmetic the
     two rows are equal."""
-    ar = ConvArch(arch.n_blocks, "residual", arch.in_channels, arch.n_classes, arch.widths)
-    ap = ConvArch(arch.n_blocks, "plain", arch.in_channels, arch.n_classes, arch.widths)
-    rho = id_mask(ar, device=x.device, dtype=x.dtype)
+    ar, ap, rho = _twin_arches(arch, x)
     out = {}
-    with torch.no_grad():
-        for name, a, centre in (("res", ar, {}), ("plain", ap, rho)):
-            pp = params[name]
-            logits = forward(a, pp, x)
-            L = cross_entropy(logits, labels)
-            pen = sum(((v - centre[k]) if k in centre else v).pow(2).flatten(1).sum(1) for k, v in pp.items())
-            out[name] = {"L": L.cpu(), "C": (L + weight_decay * pen).cpu(),
-                         "acc": (logits.argmax(-1) == labels).to(x.dtype).mean(-1).cpu()}
+    for name, a, centre in (("res", ar, None), ("plain", ap, rho)):
+        L, dec, acc = loss_and_decay(a, params[name], x, labels, weight_decay=weight_decay, centre=centre)
+        out[name] = {"L": L, "C": L + dec, "acc": acc}
     return out
 
 

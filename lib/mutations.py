@@ -23,6 +23,7 @@ claim, whether the mutation turned it red (*caught*), left it green (*missed*) o
 from __future__ import annotations
 
 import importlib
+import math
 import json
 import os
 import sys
@@ -105,7 +106,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("bn-coactive-quarter", "path-sum-covariance", "lib.shattering.bn_coactive_probability", _constant(0.25),
              "the finite-batch co-activation dropped (the paper's 1/4 at every batch size)", ("fig3-coactive-bn",)),
     Mutation("bn-growth-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_feedforward_growth",
-             _constant(1 / (1 - 1 / 3.141592653589793)),
+             _constant(1 / (1 - 1 / math.pi)),
              "the finite-batch factor (M-1)/(M-3) dropped from the batch-norm growth (1/kappa per layer)",
              ("bn-feedforward-growth",)),
     Mutation("bn-resnet-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_resnet_moments_centered",
