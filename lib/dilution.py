@@ -174,7 +174,7 @@ def metrics(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y
     q0 = q(f0)
     gsc = torch.stack([q(g.norm(dim=-1) / math.sqrt(g.shape[-1])) * q(f.norm(dim=-1)) / q0
                        for f, g in zip(layers, grads)], -1)
-    std = torch.stack([p.detach().std(1, unbiased=False).pow(2).mean(-1).sqrt() for p in pre], -1)
+    std = torch.stack([(p.detach() - p.detach().mean(1, keepdim=True)).pow(2).mean((1, 2)).sqrt() for p in pre], -1)   # torch's std over a middle dim is slow
     pos = [(p.detach() > 0).float().mean(1) for p in pre]                   # (E, units) per layer
     sign = torch.stack([torch.minimum(q_, 1 - q_).mean(-1) for q_ in pos], -1)
     return {"gsc": gsc.detach(), "std": std, "sign": sign, "kinds": kinds}
