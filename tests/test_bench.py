@@ -15,14 +15,19 @@ def test_bench_tiny(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     rep = json.loads((tmp_path / "_build" / "bench" / "report.json").read_text())
     cpu = rep["devices"]["cpu"]
-    assert cpu["ensemble"]["ratio"] > 0 and cpu["ensemble_batch"]["batch"] == 8 and cpu["hvp"]["ratio"] > 0
-    assert cpu["hvp"]["mode"] == "reverse" and cpu["hvp"]["forward_ratio"] > 0   # both HVP modes, side by side
+    assert cpu["ensemble"]["ratio"] > 0 and cpu["ensemble_batch"]["batch"] == 8
+    assert cpu["bandwidth"]["bytes_per_s"] > 0 and 0 < cpu["ensemble"]["bandwidth_fraction"]   # the roofline row
+    assert [h["label"] for h in cpu["hvp"]] == ["book quick (skilling-moments)", "paper N"]
+    for h in cpu["hvp"]:                        # both HVP modes and every chunking, side by side, the book's among them
+        assert set(h["ratio_to_grad"]) == {"reverse/1", "reverse/2", "reverse/4", "reverse/8", "reverse/all",
+                                           "forward/1", "forward/4", "forward/all"}
+        assert h["book"] == "reverse/4" and h["book_ratio"] == h["ratio_to_grad"]["reverse/4"] > 0
     assert cpu["moments"]["ours_hvps"] == 3 * 2 and cpu["moments"]["peer_hvps"] >= 1
     assert cpu["gsc"]["rows"] == 34 and cpu["gsc"]["float64"]["points_per_s"] > 0 and cpu["gsc"]["float32_speedup"] > 0
     assert cpu["memory"]["N"] > 0
     assert rep["book"]["available"] is False                 # nothing was run in this build dir
     md = (tmp_path / "_build" / "bench" / "report.md").read_text()
-    assert "HVP / gradient" in md and "| ensemble MC" in md and md in res.stdout
+    assert "HVP / gradient, paper N" in md and "of bandwidth" in md and md in res.stdout
 
 
 def test_bench_bad_size_is_a_clear_error():
