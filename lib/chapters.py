@@ -112,7 +112,8 @@ _SPECS = (
         knobs=(
             Knob("depths", str, "8,20", "20,32,44", "comma-separated depths L = 3N + 2 of the trained networks "
                  "(quick: the shallowest and the deepest, as the checks compare them; add 14 for a middle point)"),
-            Knob("n_seeds", int, 2, 10, "independently initialised networks per architecture, trained as one ensemble", low=1, high=256),
+            Knob("n_seeds", int, 2, 10, "independently initialised networks per architecture, trained as one ensemble "
+                 "(at least 2: the comparisons are Welch tests over networks)", low=2, high=256),
             Knob("epochs", int, 16, 200, "training epochs (SGD, momentum 0.9, batch 128, weight decay 1e-4)", low=1, high=10**4),
             Knob("lr", float, 0.02, 0.01, "SGD learning rate (the paper: 0.01; quick runs few steps)", low=1e-6, high=10.0),
             Knob("dataset", str, "digits", "cifar10", "training images: embedded digits (8x8x1) or local CIFAR-10 (32x32x3)",

@@ -129,3 +129,34 @@ def load(name: str, *, root: str | os.PathLike | None = None, device=None, dtype
     if name in _CIFAR_DIRS:
         return cifar(name, root=root, device=device, dtype=dtype)
     raise ValueError(f"unknown dataset {name!r}: use 'digits' (embedded) or one of {', '.join(_CIFAR_DIRS)} (local files)")
+
+
+def write_tiny_cifar(root: str | os.PathLike, *, n_train: int = 35, n_test: int = 6, seed: int = 0) -> Path:
+    """Random images in the official python layout of CIFAR-10 and CIFAR-100 (pickled dicts of
+    uint8 rows ``(n, 3072)`` and label lists; CIFAR-10 as five training batches and a test batch),
+    under ``root``: what :func:`cifar` must read exactly as it reads the real release. For the tests
+    and for runs of a chapter's ``paper`` profile at tiny size (``BOOK_DATA=root``); never real data.
+    ``n_train`` images in all (split over CIFAR-10's five batches), ``n_test`` test images."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+
+    def dump(path: Path, d: dict) -> None:
+        with open(path, "wb") as fh:
+            pickle.dump(d, fh)
+
+    c10 = root / _CIFAR_DIRS["cifar10"]
+    c10.mkdir(parents=True, exist_ok=True)
+    per = [n_train // 5 + (i < n_train % 5) for i in range(5)]
+    for name, n in [(f"data_batch_{i + 1}", per[i]) for i in range(5)] + [("test_batch", n_test)]:
+        dump(c10 / name, {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, n).tolist(),
+                          "batch_label": name, "filenames": [f"{name}_{j}.png" for j in range(n)]})
+    c100 = root / _CIFAR_DIRS["cifar100"]
+    c100.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        dump(c100 / name, {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": rng.integers(0, 100, n).tolist(),
+                           "coarse_labels": rng.integers(0, 20, n).tolist(), "filenames": [f"{j}.png" for j in range(n)]})
+    return root

@@ -40,11 +40,14 @@ def executed_dir() -> Path:
 
 
 def parse_value(text: str) -> Any:
-    """A ``-p`` value: a Python literal (``3``, ``0.5``, ``None``, ``True``, ``'a'``) or a bare string."""
+    """A ``-p`` value: a Python literal (``3``, ``0.5``, ``None``, ``True``, ``'a'``) or a bare string.
+    A comma-separated list (``-p depths 8,20``) stays the string the chapters' list knobs take
+    (Python would read it as a tuple, which no knob accepts)."""
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+    return text if isinstance(value, (tuple, list)) else value
 
 
 def chapter_source(slug: str) -> Path:

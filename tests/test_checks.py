@@ -246,6 +246,18 @@ def test_remaining_error_compares_only_resolved_misses_and_allows_noise():
     assert np.all(np.abs(bad["left"]) > bad["allow"])
 
 
+def test_check_remaining_is_not_resolved_when_the_paper_misses_nowhere(run):
+    m, se, paper = np.array([2.0, 1.0, 4.0]), np.array([0.01, 0.1, 0.04]), np.array([1.0, 1.05, 2.0])
+    rec = lib.check_remaining("a", "P", "x", lib.remaining_error(m, se, paper, model=np.array([2.02, 9.9, 3.9])),
+                              what="moments", model="the model")
+    assert rec["status"] == "confirmed" and rec["passed"] and len(rec["measured"]) == 2
+    with pytest.raises(AssertionError, match="claim 'b'"):                        # half the paper's error left
+        lib.check_remaining("b", "P", "x", lib.remaining_error(m, se, paper, model=m / np.sqrt(2)), what="moments", model="m")
+    # the paper within 4 s.e. everywhere: a comparison over no moments would pass vacuously
+    rec = lib.check_remaining("c", "P", "x", lib.remaining_error(m, se, m + se, model=m), what="moments", model="m")
+    assert rec["status"] == lib.NOT_RESOLVED and rec["measured"] == 0
+
+
 def test_reproduced_table_lays_cells_out_as_the_paper_does(run):
     lib.check_table("tab", "P", "x", ["r1: A", "r1: B", "r2: A"], measured=[1.0, 2.5, 3.0], expected=[1.0, 2.0, 3.0],
                     tol=0.1, kind="statistical", se=0.01234, outcome=["confirmed", "not reproduced", "confirmed"],

@@ -35,6 +35,7 @@ def test_parse_value():
     assert runner.parse_value("3") == 3 and runner.parse_value("0.5") == 0.5
     assert runner.parse_value("None") is None and runner.parse_value("True") is True
     assert runner.parse_value("cuda") == "cuda"
+    assert runner.parse_value("8,20") == "8,20" and runner.parse_value("0.1,0.5") == "0.1,0.5"   # list knobs are strings
 
 
 def test_list_shows_every_knob():

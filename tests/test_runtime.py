@@ -149,32 +149,24 @@ def test_independent_order_gives_each_member_its_own_run():
     assert own[0] != own[1]
 
 
-def _write_tiny_cifar(root, rng):
-    """Files in the official python layout (pickled dicts of uint8 rows and label lists), a few
-    dozen random images each: what `lib.data.cifar` must read exactly as it reads the real release."""
+def _raw_tiny_cifar(root):
+    """`lib.data.write_tiny_cifar`'s files under ``root``, read back with pickle alone: the oracle."""
     import pickle
 
-    c10 = root / "cifar-10-batches-py"
-    c10.mkdir(parents=True)
-    batches = {}
-    for name, n in [(f"data_batch_{i}", 7) for i in range(1, 6)] + [("test_batch", 5)]:
-        batches[name] = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, n).tolist(),
-                         "batch_label": name, "filenames": [f"{name}_{j}.png" for j in range(n)]}
-        with open(c10 / name, "wb") as fh:
-            pickle.dump(batches[name], fh)
-    c100 = root / "cifar-100-python"
-    c100.mkdir()
-    sets = {}
-    for name, n in (("train", 30), ("test", 6)):
-        sets[name] = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": rng.integers(0, 100, n).tolist(),
-                      "coarse_labels": rng.integers(0, 20, n).tolist(), "filenames": [f"{j}.png" for j in range(n)]}
-        with open(c100 / name, "wb") as fh:
-            pickle.dump(sets[name], fh)
+    def read(path):
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+
+    batches = {p.name: read(p) for p in sorted((root / "cifar-10-batches-py").iterdir())}
+    sets = {name: read(root / "cifar-100-python" / name) for name in ("train", "test")}
     return batches, sets
 
 
 def test_cifar_loaders_read_the_python_release_layout(tmp_path, monkeypatch):
-    batches, sets = _write_tiny_cifar(tmp_path, np.random.default_rng(0))
+    data.write_tiny_cifar(tmp_path, n_train=35, n_test=5)
+    batches, sets = _raw_tiny_cifar(tmp_path)
+    assert sorted(batches) == [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    assert [len(batches[f"data_batch_{i}"]["labels"]) for i in range(1, 6)] == [7] * 5
     x, y = data.cifar("cifar10", root=tmp_path, dtype=torch.float64)
     assert x.shape == (35, 3072) and y.shape == (35,)
     raw = np.concatenate([batches[f"data_batch_{i}"]["data"] for i in range(1, 6)])
@@ -187,7 +179,8 @@ def test_cifar_loaders_read_the_python_release_layout(tmp_path, monkeypatch):
     assert xt.shape == (5, 3072) and yt.tolist() == batches["test_batch"]["labels"]
     monkeypatch.setenv("BOOK_DATA", str(tmp_path))                      # the chapters' route: lib.data.load via BOOK_DATA
     xf, yf = data.load("cifar100")
-    assert xf.shape == (30, 3072) and yf.tolist() == sets["train"]["fine_labels"]
+    assert xf.shape == (35, 3072) and yf.tolist() == sets["train"]["fine_labels"]
+    np.testing.assert_allclose(xf.numpy(), sets["train"]["data"] / 255.0, rtol=1e-6)
     _, yc = data.load("cifar100-coarse")
     assert yc.tolist() == sets["train"]["coarse_labels"] and int(yc.max()) < 20
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
