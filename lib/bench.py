@@ -7,8 +7,8 @@ are reported for information. Results go to ``_build/bench/report.json`` and
 
 1. **ensemble** (a roofline): E random networks (50 layers of width 100, E = 256 by default)
    forward and backward as one batched computation. With one input per network (the Monte Carlo of
-   the chapters) the pass must move at least three times the weights (read forward, read backward,
-   gradients written) and does little arithmetic per byte, so its yardstick is the machine's memory
+   the chapters, :func:`lib.measure.gsc`: gradients with respect to the layers, not the weights) the
+   pass must read the weights twice (forward and backward) and does little arithmetic per byte, so its yardstick is the machine's memory
    bandwidth, measured in the same run as a large copy (**bandwidth**): the report gives the
    batched pass's bytes per second as a fraction of it (target >= 60%). A Python loop over the same
    networks one by one is timed too, for information, and with a batch of 64 inputs (compute-bound).
@@ -72,28 +72,24 @@ def _sync(device: torch.device) -> Callable[[], None]:
 
 
 def bench_ensemble(device, E: int, depth: int, width: int, batch: int, reps: int) -> dict:
+    """The chapters' Monte Carlo pass (:func:`lib.measure.gsc`: forward with the trace, then the
+    gradient of the error with respect to every layer's output, no weight gradients) over an
+    ensemble of ``E`` networks at once, and over the same networks one by one in a Python loop."""
+    from .measure import gsc
+
     g = torch.Generator(device=device).manual_seed(0)
-    net = Net(Arch(d_in=width, width=width, depth=depth, d_out=1, init="he"), E=E, generator=g, device=device)
+    net = Net(Arch(d_in=width, width=width, depth=depth, d_out=width, init="he"), E=E, generator=g, device=device)
     x = torch.randn(batch, width, generator=g, device=device)
+    y = torch.randn(batch, width, generator=g, device=device)
     members = [net.member(e) for e in range(E)]
     sync = _sync(device)
-
-    def batched():
-        net.zero_grad(set_to_none=True)
-        net(x).pow(2).sum().backward()
-
-    def loop():
-        for m in members:
-            m.zero_grad(set_to_none=True)
-            m(x).pow(2).sum().backward()
-
-    tb, tl = best_time(batched, reps, sync), best_time(loop, max(1, reps // 2), sync)
+    t = best_times({"batched": lambda: gsc(net, x, y), "loop": lambda: [gsc(m, x, y) for m in members]}, reps, sync)
+    tb, tl = t["batched"], t["loop"]
     w_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
-    # the least memory traffic of one forward and backward pass: the weights read forward, read again
-    # backward (for the inputs' gradients) and their gradients written (activations are E x batch x
-    # width per layer, negligible beside the weights at one input per net)
+    # the least memory traffic of the pass: every weight matrix read forward and read again backward
+    # (activations are E x batch x width per layer, negligible beside the weights at one input per net)
     return {"E": E, "depth": depth, "width": width, "batch": batch, "batched_s": tb, "loop_s": tl, "ratio": tl / tb,
-            "weights_MiB": w_bytes / 2**20, "bytes_moved": 3 * w_bytes, "bytes_per_s": 3 * w_bytes / tb}
+            "weights_MiB": w_bytes / 2**20, "bytes_moved": 2 * w_bytes, "bytes_per_s": 2 * w_bytes / tb}
 
 
 def _orhan_loss(device, depth: int, width: int, d_in: int, n_classes: int, batch: int, E: int = 1,
@@ -303,6 +299,44 @@ def book_timings() -> dict:
     return {"available": True, "chapters": {k: v["wall_s"] for k, v in quick.items()}, "sum_s": total}
 
 
+def paper_estimates(r: dict) -> dict[str, dict]:
+    """Per chapter, the ``paper`` profile's wall time on this device predicted from this run's
+    measured rates, for the part of the chapter that the benchmarked kernels cover (named in
+    ``basis``; the rest of the chapter adds to it, so the figure is a lower bound), beside the
+    measured paper runtime recorded in the registry. ``estimate_s`` is None where no benchmarked
+    kernel covers the chapter's dominant cost."""
+    from . import chapters
+    from . import dilution as D
+
+    out = {}
+    g = r["gsc"]
+    # Table 1 and Table 3 at the paper's knobs: rows x datasets x points through the §I.2 metrics pass
+    # (the benchmark's depth and width are the paper's: 50 and 100, float32 as in the chapter)
+    dil = chapters.get("dilution-theorem")
+    pts = (len(D.TABLE1) + len(D.TABLE3)) * dil.knob("n_datasets").paper * dil.knob("n_points").paper
+    rate = g["float32"]["points_per_s"]
+    exact = g["depth"] == dil.knob("depth").paper and g["width"] == dil.knob("width").paper
+    out["dilution-theorem"] = {"estimate_s": pts / rate, "basis": f"Tables 1 and 3: {pts:,} points at the measured "
+                               f"{rate:,.0f} points/s" + ("" if exact else " (benchmarked at a smaller depth and width)")}
+    # Orhan & Pitkow: the three architectures of Fig. 3, n_seeds nets each, one gradient per batch of 500
+    # over CIFAR-100's 50,000 images per epoch, and at 7 checkpoints 2 HVPs per probe on hessian_batch
+    # examples (an HVP costs in proportion to its batch: the measured per-HVP time at batch 500 scaled)
+    h = next(x for x in r["hvp"] if x["label"] == "paper N")
+    sk = chapters.get("skilling-moments")
+    nets = 3 * sk.knob("n_seeds").paper
+    steps = sk.knob("epochs").paper * (50_000 // 500)
+    t_hvp = h["grad_s"] * h["book_ratio"] * sk.knob("hessian_batch").paper / h["batch"]
+    n_hvp = 7 * 2 * sk.knob("n_probes").paper
+    t_train = nets * steps * h["grad_s"] * 500 / h["batch"]
+    out["skilling-moments"] = {"estimate_s": t_train + nets * n_hvp * t_hvp,
+                               "basis": f"Fig. 3 training ({nets} nets x {steps:,} steps at {h['grad_s'] * 1e3:.1f} ms per gradient, "
+                                        f"N = {h['N']:,}) and its {nets * n_hvp:,} HVPs ({t_hvp:.2f} s each)"}
+    for slug, spec in chapters.CHAPTERS.items():
+        out.setdefault(slug, {"estimate_s": None, "basis": "no benchmarked kernel covers its dominant cost"})
+        out[slug]["measured"] = spec.paper_runtime
+    return out
+
+
 #: HVP configurations: the skilling chapter's quick ensemble (its ``tail_probabilities``: 4 nets of
 #: 20 x 48 on the digits, 250 examples, 16 probes, float64) and Orhan & Pitkow's paper network
 #: (20 x 128 on 3,072 CIFAR inputs, 20 classes: N = 709,652; one net, batch 500, 8 probes).
@@ -348,6 +382,8 @@ def run(device: str = "auto", size: str = "full", out_dir: Path | None = None, m
             r["memory"] = bench_memory(dev, s["mem_batch"])
         r["wall_s"] = time.perf_counter() - t0
         report["devices"][str(dev)] = r
+    for dev_name, r in report["devices"].items():
+        r["paper_estimates"] = paper_estimates(r)
     report["book"] = book_timings()
     out_dir = Path(out_dir) if out_dir is not None else build_dir() / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -356,6 +392,10 @@ def run(device: str = "auto", size: str = "full", out_dir: Path | None = None, m
     (out_dir / "report.md").write_text(md)
     print(md)
     return report
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def markdown(report: dict) -> str:
@@ -367,7 +407,7 @@ def markdown(report: dict) -> str:
                     f"(the roofline's yardstick) | {bw['s'] * 1e3:.1f} ms |")
         for e in (r["ensemble"], r["ensemble_batch"]):
             rows.append(f"| ensemble MC, E={e['E']}, {e['depth']}x{e['width']}, {e['batch']} input(s) per net: least traffic "
-                        f"(weights read twice, gradients written) over time, as a fraction of the copy bandwidth | {dev} | "
+                        f"(weights read forward and backward) over time, as a fraction of the copy bandwidth | {dev} | "
                         f"**{100 * e['bandwidth_fraction']:.0f}%** of bandwidth; loop ratio {e['ratio']:.1f}x | "
                         f"{TARGETS['roofline'] if e['batch'] == 1 else 'information (compute-bound)'} | "
                         f"batched {e['batched_s'] * 1e3:.1f} ms ({e['bytes_per_s'] / 1e9:.1f} GB/s), loop {e['loop_s'] * 1e3:.0f} ms, "
@@ -392,6 +432,11 @@ def markdown(report: dict) -> str:
             rows.append(f"| peak memory, one HVP at N={mm['N']:,}, batch {mm['batch']} | {dev} | "
                         f"{mm['peak_MiB']:.0f} MiB | information | "
                         f"{mm['hvp_s']:.2f} s ({mm['how']}) |")
+    for dev, r in report["devices"].items():
+        for slug, p in r["paper_estimates"].items():
+            est = "no estimate" if p["estimate_s"] is None else f"**{_duration(p['estimate_s'])}** (lower bound)"
+            rows.append(f"| paper profile of {slug}, predicted from this run's rates | {dev} | {est} | information | "
+                        f"{p['basis']}; measured: {p['measured']} |")
     b = report["book"]
     if b.get("available"):
         rows.append(f"| whole book, quick profile | recorded run | **{b['sum_s']:.0f} s** "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .runtime import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
-QUICK_TIMED = "2026-12-03, 2-core CPU, two threads"
+QUICK_TIMED = "2026-12-03/04, 2-core CPU, two threads (dilution-theorem and skilling-moments re-timed on 2026-12-04)"
 #: when and where ``gpu_quick_s`` was measured (``device=cuda``; torch 2.11 there)
 GPU_QUICK_TIMED = "2026-11-23, one NVIDIA H200"
 
@@ -35,7 +35,7 @@ _SPECS = (
         paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
         dtype="float64",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-100, which the GPU machine did not have)",
-        quick_s=130, gpu_quick_s=87,
+        quick_s=105, gpu_quick_s=87,
         knobs=(
             Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
             Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),
@@ -87,7 +87,7 @@ _SPECS = (
         paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
         dtype="float32",
         paper_runtime="not timed: the first H200 run ran out of GPU memory in Table 1 (now processed in chunks of datasets, untested on a GPU); about 8 minutes for Table 1 alone at the measured 74,000 points/s",
-        quick_s=301, gpu_quick_s=37,
+        quick_s=185, gpu_quick_s=37,
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
             Knob("width", int, 100, 100, "width and data dimension of the Table 1 networks (the paper: 100)", low=4, high=4096),

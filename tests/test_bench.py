@@ -25,9 +25,15 @@ def test_bench_tiny(tmp_path):
     assert cpu["moments"]["ours_hvps"] == 3 * 2 and cpu["moments"]["peer_hvps"] >= 1
     assert cpu["gsc"]["rows"] == 34 and cpu["gsc"]["float64"]["points_per_s"] > 0 and cpu["gsc"]["float32_speedup"] > 0
     assert cpu["memory"]["N"] > 0
+    est = cpu["paper_estimates"]                             # every chapter: an estimate from the rates, or why not
+    assert set(est) == {"preliminaries", "skilling-moments", "legendre-asymptotics", "path-sum-covariance",
+                        "dilution-theorem", "noise-stability"}
+    assert est["dilution-theorem"]["estimate_s"] > 0 and est["skilling-moments"]["estimate_s"] > 0
+    assert est["noise-stability"]["estimate_s"] is None and "no benchmarked kernel" in est["noise-stability"]["basis"]
     assert rep["book"]["available"] is False                 # nothing was run in this build dir
     md = (tmp_path / "_build" / "bench" / "report.md").read_text()
-    assert "HVP / gradient, paper N" in md and "of bandwidth" in md and md in res.stdout
+    assert "HVP / gradient, paper N" in md and "of bandwidth" in md and "paper profile of skilling-moments" in md
+    assert md in res.stdout
 
 
 def test_bench_bad_size_is_a_clear_error():
