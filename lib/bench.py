@@ -55,16 +55,8 @@ TARGETS = {"roofline": ">= 60% of bandwidth", "hvp": "<= 2x a gradient, and <= 1
 
 def best_time(fn: Callable[[], Any], reps: int, sync: Callable[[], None] = lambda: None) -> float:
     """Best of ``reps`` timings of ``fn`` after one warm-up call (``sync`` waits for the device;
-    :func:`_sync` gives the one for CUDA)."""
-    fn()
-    sync()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+    :func:`_sync` gives the one for CUDA): :func:`best_times` of one function."""
+    return best_times({"fn": fn}, reps, sync)["fn"]
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
@@ -120,8 +112,9 @@ def best_times(fns: dict[str, Callable[[], Any]], reps: int, sync: Callable[[], 
 
 
 #: (mode, probes per vmapped call) of :func:`lib.curvature.batched_hvp` timed by :func:`bench_hvp`
-HVP_SETTINGS = (("reverse", 1), ("reverse", 2), ("reverse", 4), ("reverse", 8), ("reverse", None),
-                ("forward", 1), ("forward", 4), ("forward", None))
+#: (the book's own :data:`lib.curvature.HVP_CHUNK` always among them)
+HVP_SETTINGS = tuple((m, c) for m, chunks in (("reverse", (1, 2, 4, 8)), ("forward", (1, 4)))
+                     for c in sorted({*chunks, C.HVP_CHUNK}) + [None])
 
 
 def _setting(mode: str, chunk: int | None) -> str:

@@ -199,7 +199,7 @@ def _evaluate(claim, source, statement, measured, expected, tol, kind, *, relati
     if m.size == 0:
         raise ValueError(f"claim {claim!r}: the measurement is empty, so the check would pass without comparing anything")
     bad_tol = bool(np.any(t < 0) or np.any(~np.isfinite(t)))
-    if bad_tol and not _mutated():
+    if bad_tol and not _record_only():
         raise ValueError(f"claim {claim!r}: tolerance must be finite and non-negative, got {tol!r}")
     if log_scale:
         if relative:
@@ -281,7 +281,7 @@ def paths_only() -> bool:
     return os.environ.get(PATHS_ONLY_ENV, "").strip() not in ("", "0")
 
 
-def _mutated() -> bool:
+def _record_only() -> bool:
     """Under a mutation (``BOOK_MUTATION`` = :data:`lib.mutations.ENV`; checks does not import the
     mutations module, which sits above it) or in a paths-only run (:func:`paths_only`) a failing
     check is recorded as FAILED and the chapter goes on, so that every claim is evaluated."""
@@ -345,7 +345,7 @@ def check(
                          outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale,
                          paper_says=paper_says)
     _keep([rec])
-    if msg and not _mutated():
+    if msg and not _record_only():
         raise AssertionError(msg)
     return rec
 
@@ -428,7 +428,7 @@ def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *,
                          outcome=outcome if resolved else NOT_RESOLVED, paper_value=paper_value, note=note, se=se,
                          paper_says=paper_says, extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)]})
     _keep([rec])
-    if msg and not _mutated():
+    if msg and not _record_only():
         raise AssertionError(msg)
     return rec
 
@@ -486,7 +486,7 @@ def check_table(
         if msg:
             msgs.append(msg)
     _keep(recs)
-    if msgs and not _mutated():
+    if msgs and not _record_only():
         raise AssertionError(f"{len(msgs)} of {n} cells of {claim!r} failed:\n" + "\n".join(msgs))
     return recs
 

@@ -94,9 +94,9 @@ def hvp(f: Callable[[Tensor], Tensor], theta: Tensor, v: Tensor) -> Tensor:
 
 
 #: probes per vmapped pullback in :func:`batched_hvp`, chosen by measurement (``python -m lib bench``,
-#: "HVP" rows): on the 2-core CPU, reverse mode with 4 probes at a time was the fastest setting both
-#: for the skilling chapter's quick ensemble (4 nets, N = 193,192, float64: 1.3-1.7x a gradient per
-#: HVP, against 1.65-2.1x with 8 at a time) and at the paper's N = 709,652 (1.30x).
+#: "HVP" rows; README, "Performance"): on the 2-core CPU, reverse mode with 2 or 4 probes at a time
+#: was the fastest setting both for the skilling chapter's quick ensemble (4 nets, N = 193,192,
+#: float64: 1.5x a gradient per HVP with 4, 1.7-2.1x with 8) and at the paper's N = 709,652 (1.5x).
 HVP_CHUNK = 4
 
 
