@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chapters, runner
+from .machinery import chapters, runner
 
 
 def _list() -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     mu = sub.add_parser("mutate", help="run chapters under named perturbations of lib on dask.distributed; "
                                         "report which declared claims turned red")
     mu.add_argument("chapters", nargs="*", help="chapter slugs (default: all with a declared mutation)")
-    mu.add_argument("--mutations", default=None, help="comma-separated mutation names (default: all; see lib/mutations.py)")
+    mu.add_argument("--mutations", default=None, help="comma-separated mutation names (default: all; see lib/machinery/mutations.py)")
     mu.add_argument("--seed", type=int, default=0, help="seed of every job (default 0)")
     mu.add_argument("--workers", type=int, default=None, help="workers of the local cluster (default: one per core)")
     mu.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler instead of a local cluster")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--screenshots", default=None, help="where to save one PNG per page (default _build/screenshots)")
     args = ap.parse_args(argv)
     if args.cmd == "check-html":
-        from . import browser
+        from .machinery import browser
 
         try:
             results = browser.check_site(args.html, args.screenshots)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         return _list()
     if args.cmd == "bench":
-        from . import bench
+        from .machinery import bench
 
         try:
             bench.run(args.device, args.size, memory=not args.no_memory)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.cmd == "mutate":
-        from . import mutations
+        from .machinery import mutations
 
         try:
             rep = mutations.run(args.chapters or None, args.mutations.split(",") if args.mutations else None, seed=args.seed,
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if rep["ok"] else 1
     params = {k: runner.parse_value(v) for k, v in args.p}
     if args.cmd == "sweep":
-        from . import sweep
+        from .machinery import sweep
 
         try:
             rob = sweep.run(args.chapters or None, sweep.parse_seeds(args.seeds), args.profile, params, workers=args.workers,
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = runner.run(args.chapters or None, args.profile, params)
         else:
             if args.from_sweep is not None:
-                from . import sweep
+                from .machinery import sweep
 
                 if params or args.chapters or args.no_execute:
                     raise ValueError("--from-sweep builds every chapter as the sweep ran it: give no chapters, -p or --no-execute")

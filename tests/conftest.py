@@ -2,7 +2,7 @@
 
 The sweep starts in the background as soon as collection finds a test that needs it, so that it
 runs while nbval executes the chapters (``testpaths`` puts ``book`` first). Both then share the two
-cores: the sweep's two Dask workers run one thread each, and so do the nbval kernels (lib.threads'
+cores: the sweep's two Dask workers run one thread each, and so do the nbval kernels (lib.machinery.threads'
 rule with three jobs, applied to the kernels this process starts and to torch here): three
 single-threaded processes pack two cores better than one-after-another runs at two threads, which
 scale poorly (README, "Tests"). When the sweep has finished, the kernels started after it get all
@@ -38,8 +38,8 @@ def _start_sweep() -> None:
 
 
 def _use_threads(n: int) -> None:
-    """Threads for this process and for the kernels it starts from now on (lib.threads' variables)."""
-    from lib import threads
+    """Threads for this process and for the kernels it starts from now on (lib.machinery.threads' variables)."""
+    from lib.machinery import threads
 
     os.environ.update(threads.env(n))
     threads.apply(n)
@@ -48,11 +48,11 @@ def _use_threads(n: int) -> None:
 
 def pytest_collection_finish(session):
     """Start the sweep in the background when some selected test needs it; while it runs, this
-    process and the kernels it starts are one of three jobs (lib.threads' rule: cores // 3, i.e.
+    process and the kernels it starts are one of three jobs (lib.machinery.threads' rule: cores // 3, i.e.
     one thread on two cores)."""
     if _SWEEP or not any("swept_build" in getattr(it, "fixturenames", ()) for it in session.items):
         return
-    from lib import threads
+    from lib.machinery import threads
 
     _start_sweep()
     _use_threads(threads.threads_per_job(3))
@@ -63,7 +63,7 @@ def pytest_runtest_setup(item):
     """Once the background sweep has finished, the next nbval kernel (started when its file is set
     up, after this hook) and the tests in this process are the only job again: all cores."""
     if _SWEEP and _SWEEP["proc"].poll() is not None:
-        from lib import threads
+        from lib.machinery import threads
 
         if _SWEEP.get("threads") != (n := threads.threads_per_job(1)):
             _use_threads(n)

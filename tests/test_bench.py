@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from lib.checks import ROOT
+from lib.machinery.checks import ROOT
 
 
 def test_bench_tiny(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lib
-from lib import checks
+from lib.machinery import checks
 
 
 @pytest.fixture()
@@ -55,10 +55,10 @@ def test_not_reproduced_asserts_the_disagreement(run):
     rec = lib.check("nr", "Paper, Table 1", "paper says 0.1", measured=0.3, expected=0.1, tol=0.05,
                     kind="reproduction", outcome="not reproduced", paper_says="Table 1 prints 0.1")
     assert rec["status"] == "not reproduced" and rec["paper_says"] == "Table 1 prints 0.1"
-    assert "Table 1 prints 0.1" in lib.checks.markdown_table([rec])
+    assert "Table 1 prints 0.1" in lib.machinery.checks.markdown_table([rec])
     rec2 = lib.check("nr3", "Eq. 50", "x", measured=0.3, expected=0.1, tol=0.05, kind="exact", outcome="not reproduced",
                      paper_says=r"\theta_{k}(\epsilon^{*})")
-    assert "``\\theta_{k}(\\epsilon^{*})``" in lib.checks.markdown_table([rec2])   # a formula stays verbatim
+    assert "``\\theta_{k}(\\epsilon^{*})``" in lib.machinery.checks.markdown_table([rec2])   # a formula stays verbatim
     with pytest.raises(AssertionError, match="NOT reproduced"):
         lib.check("nr2", "Paper", "paper says 0.1", measured=0.11, expected=0.1, tol=0.05,
                   kind="reproduction", outcome="not reproduced", paper_says="0.1")
@@ -128,7 +128,7 @@ def test_one_sided_relations(run):
               outcome="not reproduced", kind="reproduction", paper_says="a >= b")
     with pytest.raises(ValueError, match="relation"):
         lib.check("x", "s", "bad", measured=1.0, expected=1.0, tol=0.0, relation="gt", kind="exact")
-    table = lib.checks.markdown_table(lib.checks.records(), columns="ledger")
+    table = lib.machinery.checks.markdown_table(lib.machinery.checks.records(), columns="ledger")
     assert "≥ 0" in table and "≤ 2" in table
 
 
@@ -218,7 +218,7 @@ def test_inventory_accounts_for_every_item_and_every_record(run, tmp_path):
     lib.check(claim="a", source="Prop. 1", statement="s", measured=1.0, expected=1.0, tol=0.0, kind="exact")
     lib.check_table(claim="tab", source="Table 1", statement="s", cells=["x", "y"], measured=[1.0, 2.0], expected=[1.0, 2.0],
                     tol=0.0, kind="exact")
-    NA, CTX = lib.checks.NOT_ATTEMPTED, lib.checks.CONTEXT_ONLY
+    NA, CTX = lib.machinery.checks.NOT_ATTEMPTED, lib.machinery.checks.CONTEXT_ONLY
     md = lib.inventory({"Prop. 1": "a", "Table 1": ["tab"], "Fig. 9": (NA, "needs ImageNet"), "Def. 1": (CTX, "a definition")})
     assert "2 items checked, 1 not attempted, 1 context only" in md.data and "`tab`" in md.data
     rows = json.loads((tmp_path / "_build" / "ledger" / "preliminaries.inventory.json").read_text())

@@ -1,4 +1,4 @@
-"""lib.convnets: Yu & Tomasi's simplified networks, the map T, Table 3 expectations, cushions,
+"""lib.nets.convnets: Yu & Tomasi's simplified networks, the map T, Table 3 expectations, cushions,
 dominant flows in real networks."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy import integrate, stats
 
-from lib import convnets as C
+from lib.nets import convnets as C
 
 DT = torch.float64
 

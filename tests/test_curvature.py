@@ -1,4 +1,4 @@
-"""lib.curvature against dense, independent computations (float64)."""
+"""lib.theory.curvature against dense, independent computations (float64)."""
 
 import math
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.func import hessian
 
-from lib import curvature as C
-from lib.models import Arch, Net
-from lib.training import cross_entropy
+from lib.theory import curvature as C
+from lib.nets.models import Arch, Net
+from lib.nets.training import cross_entropy
 
 DT = torch.float64
 

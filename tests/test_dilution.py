@@ -1,4 +1,4 @@
-"""lib.dilution: Table 1 networks and metrics, the dilution formulas."""
+"""lib.theory.dilution: Table 1 networks and metrics, the dilution formulas."""
 
 import math
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lib import data as Ld
-from lib import dilution as D
-from lib.measure import qm_norm
+from lib.nets import data as Ld
+from lib.theory import dilution as D
+from lib.experiments import gsc_tables
+from lib.theory.measure import qm_norm
 
 DT = torch.float64
 
@@ -245,7 +246,7 @@ def test_effective_depth_a_sample_with_zero_gradient_adds_nothing(resnet):
 def test_random_block_rates_agree_with_theorem3_and_reject_a_two_percent_error():
     """Thm 3's exact rate within the family bound on random blocks; a 2% error in the rate (or the
     first-order form) is many standard errors off, so the chapter's check can fail."""
-    from lib.checks import k_family
+    from lib.machinery.checks import k_family
     kw = dict(skips=("identity", "gaussian"), powers=(3.0,), scales=(0.3,), d=16, n=6400, n_batch=16)
     cells = D.random_block_rates(generator=torch.Generator().manual_seed(0), **kw)
     bound = k_family(len(cells), df=15)
@@ -335,7 +336,7 @@ def test_table1_combined_adds_up_small_deviations_and_leaves_out_heavy_rows_at_f
 
 def test_table1_pass_summarises_each_row_over_datasets():
     rows = [("relu", "none", "looks-linear", "none", "100"), ("tanh", "layer", "gaussian", "none", "100")]
-    summ, prof = D.table1(rows, depth=6, d=8, n_datasets=5, n_points=64, generator=g(3), dtype=DT)
+    summ, prof = gsc_tables.table1(rows, depth=6, d=8, n_datasets=5, n_points=64, generator=g(3), dtype=DT)
     assert list(summ) == rows and list(prof) == rows
     ll, th = summ[rows[0]], summ[rows[1]]
     # looks-linear ReLU is linear and orthogonal at initialisation: GSC(L, 0) is 1 up to the finite data

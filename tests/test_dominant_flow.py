@@ -1,4 +1,4 @@
-"""lib.dominant_flow: the closed form of Yu & Tomasi's Eq. 14 and the trivial case of App. D.4.1."""
+"""lib.theory.dominant_flow: the closed form of Yu & Tomasi's Eq. 14 and the trivial case of App. D.4.1."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import dominant_flow as Df
+from lib.theory import dominant_flow as Df
 
 
 def g(s=0):

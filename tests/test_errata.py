@@ -1,8 +1,9 @@
-"""lib.errata: the errata page is generated from the chapters and cannot cite a missing check."""
+"""lib.machinery.errata: the errata page is generated from the chapters and cannot cite a missing check."""
 
 import pytest
 
-from lib import chapters, errata
+from lib.machinery import chapters
+from lib.machinery import errata
 
 
 @pytest.mark.parametrize("slug", list(chapters.CHAPTERS))
@@ -27,7 +28,7 @@ def test_missing_section_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_table_is_named_by_its_id_and_anchors_are_clean():
-    from lib.checks import claim_anchor
+    from lib.machinery.checks import claim_anchor
 
     claims = ["table1-gsc:relu/none/gaussian/none/100: GSC", "table1-gsc:tanh/layer/gaussian/none/100: GSC", "x-y"]
     assert errata.claims_named("checks `table1-gsc` and `x-y`", claims) == [claims[0], "x-y"]

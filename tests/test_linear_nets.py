@@ -1,4 +1,4 @@
-"""lib.linear_nets: reduced energies against autograd, and the residual flow as a shifted plain flow."""
+"""lib.theory.linear_nets: reduced energies against autograd, and the residual flow as a shifted plain flow."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import grad, hessian
 
-from lib import linear_nets as LN
+from lib.theory import linear_nets as LN
 
 DT = torch.float64
 

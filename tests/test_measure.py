@@ -1,4 +1,4 @@
-"""Unit tests of lib.measure against dense, independent computations."""
+"""Unit tests of lib.theory.measure against dense, independent computations."""
 
 import math
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.func import jacrev
 
-from lib import measure
-from lib.models import Arch, Net
+from lib.theory import measure
+from lib.nets.models import Arch, Net
 
 DT = torch.float64
 

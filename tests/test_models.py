@@ -1,4 +1,4 @@
-"""Unit tests of lib.models: ensemble mode, each initialisation's defining property, the
+"""Unit tests of lib.nets.models: ensemble mode, each initialisation's defining property, the
 architectures' algebra (skips, gates, normalisations) and parameter counts."""
 
 import math
@@ -6,8 +6,11 @@ import math
 import pytest
 import torch
 
-from lib.models import Arch, Net, activation, haar_orthogonal, normalise
-from lib import models as lib_models
+from lib.nets.models import Arch, Net
+from lib.theory.maps import activation, normalise
+from lib.theory import ensembles
+from lib.theory.ensembles import haar_orthogonal
+from lib.nets import models as lib_models
 
 DT = torch.float64
 
@@ -214,7 +217,7 @@ def test_bad_architecture_is_a_clear_error(bad, match):
 
 
 def test_repeated_orthonormal_and_hyper_q_int():
-    m = lib_models.repeated_orthonormal(2, 8, 2, generator=g(), dtype=DT)
+    m = ensembles.repeated_orthonormal(2, 8, 2, generator=g(), dtype=DT)
     assert m.shape == (2, 8, 8)
     torch.testing.assert_close(m[:, :, :2], m[:, :, 2:4])
     torch.testing.assert_close(m[:, :, :2].transpose(-1, -2) @ m[:, :, :2], torch.eye(2, dtype=DT).expand(2, 2, 2))
@@ -240,11 +243,11 @@ def test_hyper_forward_matches_the_definition():
 
 @pytest.mark.parametrize("tau", [0.0, 0.05, 0.2])
 def test_designed_skip_spectrum_on_unit_circle(tau):
-    s = lib_models.designed_skip(32, tau, E=3, generator=g(2))
+    s = ensembles.designed_skip(32, tau, E=3, generator=g(2))
     assert s.shape == (3, 32, 32)
     torch.testing.assert_close(torch.linalg.eigvals(s).abs(), torch.ones(3, 32, dtype=DT), atol=1e-8, rtol=0)
     dev = (s.transpose(-1, -2) @ s - torch.eye(32, dtype=DT)).abs().amax((-1, -2))
     assert bool((dev < 1e-12).all()) == (tau == 0.0)
-    _, t, o, r = lib_models.designed_skip_parts(32, tau, E=3, generator=g(2))
+    _, t, o, r = ensembles.designed_skip_parts(32, tau, E=3, generator=g(2))
     torch.testing.assert_close(t @ t.transpose(-1, -2), r)
     torch.testing.assert_close(torch.diagonal(r, dim1=-2, dim2=-1), torch.ones(3, 32, dtype=DT))

@@ -1,4 +1,4 @@
-"""lib.mutations: the declared mutations exist, perturb what they say, and turn a failing check into
+"""lib.machinery.mutations: the declared mutations exist, perturb what they say, and turn a failing check into
 a recorded FAILED (not an exception) so that every claim of a mutated chapter is evaluated."""
 
 import importlib
@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import lib
-from lib import chapters, mutations
-from lib.checks import ROOT
+from lib.machinery import chapters
+from lib.machinery import mutations
+from lib.machinery.checks import ROOT
 
 
 @pytest.mark.parametrize("name", sorted(mutations.MUTATIONS))
@@ -25,7 +26,7 @@ def test_declared_mutations_point_at_real_functions_and_claims(name):
 
 
 def test_apply_perturbs_the_module_attribute_and_undo_restores_it():
-    from lib import dilution as D
+    from lib.theory import dilution as D
 
     r, k = np.array([1.5, 2.0]), np.array([0.5, 3.0])
     original = D.diluted_rate
@@ -74,7 +75,7 @@ def test_a_failing_check_is_recorded_not_raised_under_a_mutation(tmp_path, monke
 
 def test_report_markdown_escapes_table_bars():
     rep = {"seed": 0, "declared": 1, "caught": 1, "mutations": [
-        {"mutation": "phi-1pct", "chapter": "noise-stability", "target": "lib.dominant_flow.phi",
+        {"mutation": "phi-1pct", "chapter": "noise-stability", "target": "lib.theory.dominant_flow.phi",
          "size": "a 1% error in P[|X| > |Y|]", "verdicts": {"phi-closed-form": "caught"}, "all_red": ["phi-closed-form"]}]}
     row = mutations.markdown(rep).splitlines()[-1]
     assert row.count(" | ") == 6 and "P[\\|X\\| > \\|Y\\|]" in row

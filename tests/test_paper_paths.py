@@ -16,8 +16,9 @@ import sys
 
 import pytest
 
-from lib import chapters, data
-from lib.checks import PATHS_ONLY_ENV, ROOT
+from lib.machinery import chapters
+from lib.nets import data
+from lib.machinery.checks import PATHS_ONLY_ENV, ROOT
 
 #: the knobs that shrink each chapter's paper profile to seconds (everything else: the paper's values)
 TINY = {

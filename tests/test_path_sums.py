@@ -1,4 +1,4 @@
-"""lib.path_sums: path-sums by matrix products against enumeration, Lemma A1 by Monte Carlo, closed forms."""
+"""lib.theory.path_sums: path-sums by matrix products against enumeration, Lemma A1 by Monte Carlo, closed forms."""
 
 import itertools
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import path_sums as PS
+from lib.theory import path_sums as PS
 
 DT = torch.float64
 

@@ -1,4 +1,4 @@
-"""lib.plotting.panels: multi-panel figures that fit the book's text column."""
+"""lib.machinery.plotting.panels: multi-panel figures that fit the book's text column."""
 
 import matplotlib
 
@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from lib import plotting
+from lib.machinery import plotting
 
 
 def test_panels_wrap_into_rows_no_wider_than_the_column():
@@ -27,7 +27,7 @@ def test_panels_refuse_a_figure_wider_than_the_column():
 
 
 def test_table_is_markdown_with_escaped_cells():
-    from lib import plotting
+    from lib.machinery import plotting
 
     md = plotting.table([{"a": 1.234567, "b": "x|y"}, {"a": 2, "b": "z"}], note="n").data
     assert md.splitlines()[:4] == ["| a | b |", "|---|---|", "| 1.235 | x\\|y |", "| 2 | z |"] and md.endswith("\n\nn")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import chapters
+from lib.machinery import chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 EXT = (".py", ".md", ".yml", ".yaml", ".toml", ".txt", ".bib", ".cfg", ".ini", ".sh")
@@ -75,7 +75,7 @@ def test_readme_timings_match_the_recorded_ones():
     text = (ROOT / "README.md").read_text()
     quoted = sum(len(re.findall(rf"\b{re.escape(s)}:?\s+\d[\d,]*\s+s\b", text)) for s in chapters.CHAPTERS)
     assert quoted >= 2 * len(chapters.CHAPTERS), "the README should quote every chapter's quick time on the CPU and the GPU"
-    assert not stale_timings(text), f"README timings not in the registry (lib/chapters.py): {stale_timings(text)}"
+    assert not stale_timings(text), f"README timings not in the registry (lib/machinery/chapters.py): {stale_timings(text)}"
     total = round(sum(chapters.get(s).quick_s for s in chapters.CHAPTERS))
     row = next(line for line in text.splitlines() if line.startswith("| whole book, quick profile"))
     assert f"| {total} s (" in row, f"the whole-book row should say {total} s: {row[:200]}"

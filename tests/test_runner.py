@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import chapters, runner
+from lib.machinery import chapters
+from lib.machinery import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +82,7 @@ def test_failing_notebook_leaves_no_half_written_output(tmp_path, monkeypatch):
 
 def test_rerun_with_other_seed_and_knobs(tmp_path):
     """Papermill reruns the preliminaries with -p seed 3 and changed knobs; its checks still pass.
-    BOOK_THREADS reaches the kernel (lib.threads), and its header says so."""
+    BOOK_THREADS reaches the kernel (lib.machinery.threads), and its header says so."""
     b = tmp_path / "_build"
     res = cli("run", "preliminaries", "-p", "seed", "3", "-p", "depth", "8", "-p", "n_nets", "500", build_dir=b,
               env_extra={"BOOK_THREADS": "1"})
@@ -139,7 +140,7 @@ def test_build_html_book(built_book):
 def test_browser_renders_every_page_offline(built_book):
     """Headless Chromium on the built book: math typeset, figures loaded, tables filled, links
     resolve, nothing fetched from outside loopback; a screenshot per page in _build/screenshots/."""
-    from lib import browser
+    from lib.machinery import browser
 
     shots = ROOT / "_build" / "screenshots"
     results = browser.check_site(built_book / "html", shots)
@@ -157,7 +158,7 @@ def test_browser_check_catches_a_missing_figure_and_a_cdn(built_book, tmp_path):
     """The browser check must be able to fail: remove a figure, point MathJax at a CDN."""
     import shutil
 
-    from lib import browser
+    from lib.machinery import browser
 
     site = tmp_path / "html"
     shutil.copytree(built_book / "html", site)

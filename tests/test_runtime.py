@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import lib
-from lib import chapters, data, runtime
+from lib.machinery import chapters
+from lib.nets import data
+from lib.machinery import runtime
 
 KNOBS = dict(depth=None, width=None, n_nets=None, n_probes=None)
 
@@ -116,7 +118,7 @@ def test_training_loop_learns_and_is_seeded():
 
     def once():
         net = lib.Net(arch, E=2, generator=torch.Generator().manual_seed(0))
-        hist = lib.training.train(net, x, y, epochs=3, batch_size=32, lr=0.01, optimizer="adam",
+        hist = lib.nets.training.train(net, x, y, epochs=3, batch_size=32, lr=0.01, optimizer="adam",
                                   generator=torch.Generator().manual_seed(1), progress=False)
         return hist
 
@@ -138,7 +140,7 @@ def test_independent_order_gives_each_member_its_own_run():
         with torch.no_grad():
             for w2, w1 in zip(twin.weights, net.weights):
                 w2.copy_(w1.expand_as(w2))
-        hist = lib.training.train(twin, x, y, epochs=1, batch_size=64, lr=0.01, optimizer="adam",
+        hist = lib.nets.training.train(twin, x, y, epochs=1, batch_size=64, lr=0.01, optimizer="adam",
                                   generator=torch.Generator().manual_seed(1), independent_order=independent,
                                   callback=lambda ep, m: {"cp": ep} if ep == 1 else {}, progress=False)
         assert hist["cp"] == [1]
@@ -150,7 +152,7 @@ def test_independent_order_gives_each_member_its_own_run():
 
 
 def _raw_tiny_cifar(root):
-    """`lib.data.write_tiny_cifar`'s files under ``root``, read back with pickle alone: the oracle."""
+    """`lib.nets.data.write_tiny_cifar`'s files under ``root``, read back with pickle alone: the oracle."""
     import pickle
 
     def read(path):
@@ -177,7 +179,7 @@ def test_cifar_loaders_read_the_python_release_layout(tmp_path, monkeypatch):
     np.testing.assert_allclose(x[3].view(3, 32, 32).numpy(), img / 255.0)
     xt, yt = data.cifar("cifar10", train=False, root=tmp_path)
     assert xt.shape == (5, 3072) and yt.tolist() == batches["test_batch"]["labels"]
-    monkeypatch.setenv("BOOK_DATA", str(tmp_path))                      # the chapters' route: lib.data.load via BOOK_DATA
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path))                      # the chapters' route: lib.nets.data.load via BOOK_DATA
     xf, yf = data.load("cifar100")
     assert xf.shape == (35, 3072) and yf.tolist() == sets["train"]["fine_labels"]
     np.testing.assert_allclose(xf.numpy(), sets["train"]["data"] / 255.0, rtol=1e-6)

@@ -1,4 +1,4 @@
-"""lib.shattering: real-network gradients, activation statistics and the mean-field maps."""
+"""lib.theory.shattering: real-network gradients, activation statistics and the mean-field maps."""
 
 import math
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lib import shattering as S
+from lib.theory import shattering as S
+from lib.experiments import trainability
 
 DT = torch.float64
 
@@ -196,10 +197,10 @@ def test_minibatch_gradient_stats_pairs_the_families():
 
 
 def test_fig6_architectures_start_as_the_paper_says():
-    a = S.fig6_architectures(6, 32, 10, 3)
+    a = trainability.fig6_architectures(6, 32, 10, 3)
     assert a["CReLU, looks-linear"].width == a["CReLU, He"].width == 23 and a["ReLU, He"].width == 32
     # the looks-linear CReLU net is exactly linear at initialisation: f(x) + f(-x) = 2 f(0) = 0 (no biases)
-    from lib.models import Net
+    from lib.nets.models import Net
     net = Net(a["CReLU, looks-linear"], E=2, generator=torch.Generator().manual_seed(0), dtype=DT)
     x = torch.randn(5, 10, generator=torch.Generator().manual_seed(1), dtype=DT)
     torch.testing.assert_close(net(x) + net(-x), torch.zeros(2, 5, 3, dtype=DT), atol=1e-12, rtol=0)
@@ -211,5 +212,5 @@ def test_trainability_by_depth_shapes():
     g = torch.Generator().manual_seed(5)
     X = torch.randn(60, 8, generator=g)
     y = (X[:, 0] > 0).long()
-    out = S.trainability_by_depth(X, y, [2, 3], width=8, n_networks=3, epochs=1, lr=1e-3, batch_size=20, generator=g)
+    out = trainability.trainability_by_depth(X, y, [2, 3], width=8, n_networks=3, epochs=1, lr=1e-3, batch_size=20, generator=g)
     assert len(out) == 8 and all(v.shape == (3,) and ((0 <= v) & (v <= 1)).all() for v in out.values())

@@ -1,10 +1,10 @@
-"""lib.spectrum: closed-form mixture moments and the two fitting methods."""
+"""lib.theory.spectrum: closed-form mixture moments and the two fitting methods."""
 
 import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lib import spectrum as S
+from lib.theory import spectrum as S
 
 
 @pytest.mark.parametrize("xi,omega,alpha", [(0.0, 1.0, 0.0), (0.3, 2.0, 5.0), (-1.0, 0.5, -3.0), (2.0, 0.1, 50.0)])

@@ -1,4 +1,4 @@
-"""lib.spin_glass: path counts, epsilon weights, Legendre sums and theta_k against independent computations."""
+"""lib.theory.spin_glass: path counts, epsilon weights, Legendre sums and theta_k against independent computations."""
 
 import math
 
@@ -6,7 +6,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from lib import spin_glass as SG
+from lib.theory import spin_glass as SG
 
 
 @pytest.mark.parametrize("p,n", [(2, 2), (3, 3), (5, 2)])

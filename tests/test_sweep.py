@@ -1,4 +1,4 @@
-"""lib.sweep: seeds x chapters on dask.distributed, resume, and the robustness ledger."""
+"""lib.machinery.sweep: seeds x chapters on dask.distributed, resume, and the robustness ledger."""
 
 import json
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import sweep
+from lib.machinery import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_bad_sweep_arguments_fail_fast(tmp_path):
 def test_every_chapter_passes_at_an_unseen_seed_through_the_sweep(swept_build):
     """The sweep path itself, on a LocalCluster of two workers: every chapter at seed 1 (nbval runs
     seed 0). Fails when a job fails, a check fails, or the robustness ledger flags a claim."""
-    from lib import chapters
+    from lib.machinery import chapters
 
     b, res, wall, SWEEP_SEEDS = swept_build
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
@@ -76,7 +76,7 @@ def test_every_chapter_passes_at_an_unseen_seed_through_the_sweep(swept_build):
 
 def test_sweep_resumes_without_rerunning(swept_build):
     """A second call finds every job done with the same parameters and runs nothing."""
-    from lib import chapters
+    from lib.machinery import chapters
 
     b, res, _, SWEEP_SEEDS = swept_build
     assert res.returncode == 0

@@ -1,8 +1,10 @@
-"""lib.threads: the one rule for torch/BLAS threads per process, and the sweep's job order."""
+"""lib.machinery.threads: the one rule for torch/BLAS threads per process, and the sweep's job order."""
 
 import pytest
 
-from lib import chapters, sweep, threads
+from lib.machinery import chapters
+from lib.machinery import sweep
+from lib.machinery import threads
 
 
 def test_threads_per_job_divides_the_cores(monkeypatch):

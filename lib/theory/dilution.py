@@ -8,7 +8,7 @@ norm; a ResNet is one linear layer, ``B`` residual blocks
 ``x + (norm → nonlin → linear → norm → nonlin → linear)(x)`` with an identity or Gaussian skip, and
 a final norm. Every network of an ensemble ``E`` (one per dataset) has its own weights:
 ``Gaussian`` (variance ``2/fan_in`` after a ReLU, ``1/fan_in`` otherwise), ``orthogonal`` (Haar),
-``looks-linear`` (§H, :func:`lib.models.looks_linear_relu`). Widths: 100, 200 (all but the last
+``looks-linear`` (§H, :func:`lib.theory.ensembles.looks_linear_relu`). Widths: 100, 200 (all but the last
 linear layer) or ``100/200`` (alternating, the first 200).
 
 **Metrics** (§I.2), from one forward and one backward pass over a dataset ``(E, n, d)`` with the
@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .measure import random_unit_vectors
-from .models import activation, haar_orthogonal, looks_linear_relu, normalise
+from .maps import activation, normalise
+from .ensembles import haar_orthogonal, looks_linear_relu
 
 NONLINS = ("relu", "tanh", "selu")
 NORMS = {"none": "none", "layer": "layer", "LOlayer": "length", "batch": "batch"}
@@ -194,39 +194,6 @@ def datasets_per_pass(n_points: int, d: int, depth: int, budget: float = 4e8) ->
     (``budget`` floats of points x width x depth)."""
     return max(1, int(budget // (n_points * d * depth)))
 
-
-def table1(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
-           device=None, dtype=torch.float32, chunk: int | None = None, progress: bool = False) -> tuple[dict, dict]:
-    """Philipp et al. §I.2 / Table 1: for each row key ``(nonlin, norm, matrix, skip, width)`` draw
-    ``n_datasets`` Gaussian-noise datasets of ``n_points`` points (dimension ``d``), one random
-    network of ``depth`` linear layers per dataset, and measure :func:`metrics` (``chunk`` networks
-    per pass). Returns ``(summary, profiles)``: per row the chapter's summary -- ``gsc``, ``se_gsc``,
-    ``sd_gsc`` (mean, standard error, s.d. of GSC(L, 0) across datasets), ``log_gsc``, ``se_log``,
-    ``sd_log`` (the same for log GSC), ``std``/``se_std`` and ``sign``/``se_sign`` (the highest
-    nonlinearity layer's pre-activation st. dev. and sign diversity), ``sign_all`` (per dataset),
-    ``paper`` (the printed row as floats, or None) -- and per row the layer profiles
-    ``(mean GSC(l, 0) per layer, layer kinds, mean st. dev., mean sign diversity)``. ``chunk``
-    defaults to :func:`datasets_per_pass`."""
-    from tqdm import tqdm
-
-    from .data import gaussian_noise
-
-    chunk = chunk or datasets_per_pass(n_points, d, depth)
-    summary, profiles = {}, {}
-    for key in tqdm(list(rows), desc="Table 1 rows", disable=not progress, leave=False, mininterval=2.0):
-        arch = TableArch(*key, depth=depth, d=d)
-        x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
-        ws, sk = init_weights(arch, n_datasets, generator=generator, device=device, dtype=dtype)
-        m = metrics(arch, ws, sk, x, y, chunk=chunk)
-        gL, st, sg = (m[f][:, i].double().cpu().numpy() for f, i in (("gsc", 0), ("std", -1), ("sign", -1)))
-        lg, rt = np.log(gL), math.sqrt(n_datasets)
-        summary[key] = dict(label=arch.label, gsc=gL.mean(), se_gsc=gL.std(ddof=1) / rt, sd_gsc=gL.std(ddof=1),
-                            log_gsc=lg.mean(), se_log=lg.std(ddof=1) / rt, sd_log=lg.std(ddof=1),
-                            std=st.mean(), se_std=st.std(ddof=1) / rt, sign=sg.mean(), se_sign=sg.std(ddof=1) / rt, sign_all=sg,
-                            paper=tuple(map(float, TABLE1[key])) if key in TABLE1 else None)
-        profiles[key] = (m["gsc"].double().mean(0).cpu().numpy(), m["kinds"], m["std"].double().mean(0).cpu().numpy(),
-                         m["sign"].double().mean(0).cpu().numpy())
-    return summary, profiles
 
 
 # --- dilution -------------------------------------------------------------------------------
@@ -465,7 +432,7 @@ def table1_comparison(measured: dict, n_datasets: int, n_points: int, k: float, 
     GSC column ``gsc``, ``se_gsc``, ``sd_gsc`` (mean, standard error and s.d. of GSC(L, 0)
     across datasets); for ``"St. Dev."`` and ``"Sign Div."`` ``std``/``se_std`` and ``sign``/``se_sign``.
     ``k`` is the number of combined standard errors a cell may be off (a family-wise quantile,
-    :func:`lib.checks.k_family`). The combined standard error adds the paper's own sampling error
+    :func:`lib.machinery.checks.k_family`). The combined standard error adds the paper's own sampling error
     (its mean over 100 datasets has standard error ``sd / 10``). On top come half a unit of the
     paper's last printed digit and, for sign diversity, :func:`sign_diversity_bias`.
 
@@ -477,7 +444,7 @@ def table1_comparison(measured: dict, n_datasets: int, n_points: int, k: float, 
     "not resolved at this scale"``); so are the :data:`HEAVY_TAILED` rows below
     :data:`HEAVY_TAILED_MIN_DATASETS` datasets (:func:`gsc_comparable`). ``cells`` maps a key to the keyword arguments
     of :func:`table1_cell` for that cell (a corrected reading, a declared "not reproduced"): every
-    cell is compared by the same rule. Returns one list per field of :func:`lib.checks.check_table`."""
+    cell is compared by the same rule. Returns one list per field of :func:`lib.machinery.checks.check_table`."""
     if column not in TABLE1_COLUMNS:
         raise ValueError(f"column={column!r}: use one of {TABLE1_COLUMNS}")
     cells = cells or {}
@@ -586,35 +553,10 @@ def table3_network(nonlin: str, norm: str, init: str, *, depth: int, d: int, E: 
     return arch, [ws[0]] + list(br.unbind(0)), sk
 
 
-def table3(*, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
-           device=None, dtype=torch.float32, chunk: int | None = None) -> dict[tuple, dict[str, np.ndarray]]:
-    """Table 3 (§B.1.2) measured: for every architecture of :data:`TABLE3`, one network per
-    Gaussian-noise dataset (``n_datasets`` of ``n_points`` points, dimension ``d``), per network
-    ``log10_gsc`` (GSC(L, 0)), ``log10_corrected`` (the dilution-corrected GSC: the product over
-    blocks of the first-order undiluted rates ``1 + (k_b² + 1)(r_b - 1)`` of Fig. 3C, NaN where a
-    factor is not positive), ``min_undiluted`` (the smallest such factor) and ``mean_log_k`` (mean
-    over blocks of ``ln k_b``)."""
-    from .data import gaussian_noise
-    out = {}
-    for key in TABLE3:
-        arch, ws, sk = table3_network(*key, depth=depth, d=d, E=n_datasets, generator=generator, device=device, dtype=dtype)
-        x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
-        gsc = metrics(arch, ws, sk, x, y, chunk=chunk)["gsc"][:, 0].double().cpu().numpy()
-        step = chunk or n_datasets
-        bd = [block_dilution(arch, [w[i:i + step] for w in ws], [s_[i:i + step] for s_ in sk], x[i:i + step], y[i:i + step])
-              for i in range(0, n_datasets, step)]
-        bd = {k: np.concatenate([b[k] for b in bd]) for k in bd[0]}
-        und = undiluted_rate(bd["r_block"], bd["k"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.where(und.min(-1) > 0, np.log10(np.where(und > 0, und, 1.0)).sum(-1), np.nan)
-        out[key] = {"log10_gsc": np.log10(gsc), "log10_corrected": corr, "min_undiluted": und.min(-1),
-                    "mean_log_k": np.log(bd["k"]).mean(-1)}
-    return out
-
 
 def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[str, list]:
     """Per-cell comparison of :func:`table3` with the printed Table 3, ``column`` 0 (log10 GSC) or
-    1 (log10 dilution-corrected GSC), in the fields of :func:`lib.checks.check_table`. As for
+    1 (log10 dilution-corrected GSC), in the fields of :func:`lib.machinery.checks.check_table`. As for
     Table 1 (:func:`table1_comparison`) a cell may be off by ``k`` combined standard errors (ours
     and the paper's, taken as ``sd/10``) plus half a unit of the printed last digit; batch-norm rows
     depend on the batch size and are compared only at the paper's 10,000 points. Column 1 leaves

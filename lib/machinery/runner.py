@@ -28,7 +28,8 @@ from unittest import mock
 
 from . import chapters, threads
 from .checks import ROOT, build_dir
-from .runtime import resolve, resolve_device
+from .spec import resolve
+from .runtime import resolve_device
 
 BOOK = ROOT / "book"
 PAGES = ("ledger", "robustness", "errata")  # notebook pages that are not chapters, executed after them, without parameters

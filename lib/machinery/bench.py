@@ -7,24 +7,24 @@ are reported for information. Results go to ``_build/bench/report.json`` and
 
 1. **ensemble** (a roofline): E random networks (50 layers of width 100, E = 256 by default)
    forward and backward as one batched computation. With one input per network (the Monte Carlo of
-   the chapters, :func:`lib.measure.gsc`: gradients with respect to the layers, not the weights) the
+   the chapters, :func:`lib.theory.measure.gsc`: gradients with respect to the layers, not the weights) the
    pass must read the weights twice (forward and backward) and does little arithmetic per byte, so its yardstick is the machine's memory
    bandwidth, measured in the same run as a large copy (**bandwidth**): the report gives the
    batched pass's bytes per second as a fraction of it (target >= 60%). A Python loop over the same
    networks one by one is timed too, for information, and with a batch of 64 inputs (compute-bound).
 2. **hvp**: the cost of one Hessian-vector product in units of one gradient of the same loss, for
-   both modes of :func:`lib.curvature.batched_hvp` (reverse-over-reverse and forward-over-reverse)
+   both modes of :func:`lib.theory.curvature.batched_hvp` (reverse-over-reverse and forward-over-reverse)
    and several numbers of probes per vmapped call, with the probes batched as the Skilling
    estimator batches them: at the skilling chapter's quick ensemble and at Orhan & Pitkow's paper
-   size (N = 709,652). The book's setting (:data:`lib.curvature.HVP_CHUNK`) was chosen from these
+   size (N = 709,652). The book's setting (:data:`lib.theory.curvature.HVP_CHUNK`) was chosen from these
    rows; targets: <= 2x a gradient and within 5% of the other mode's best.
-3. **moments**: Skilling's estimator (:func:`lib.curvature.skilling_moments`, probes batched with
+3. **moments**: Skilling's estimator (:func:`lib.theory.curvature.skilling_moments`, probes batched with
    ``vmap`` as in the chapter) and a well-kept peer, SciPy's ARPACK Lanczos
    (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` wrapping the same HVP, one vector at a
    time), each timed with its number of HVPs counted; the overhead beyond the HVPs themselves is
    ``1 - n_hvp * t_hvp / t_total`` with ``t_hvp`` one HVP alone (negative: batching the probes beats
    one-at-a-time products). Target <= 20 % for ours.
-4. **gsc**: Philipp et al.'s Table 1 protocol (:mod:`lib.dilution`, §I.2): every row, several
+4. **gsc**: Philipp et al.'s Table 1 protocol (:mod:`lib.theory.dilution`, §I.2): every row, several
    datasets of Gaussian noise with one random network each, float32 vs float64: points per second.
 5. **book**: per-chapter quick-profile wall times from ``_build/executed/timings.json`` when a
    run has recorded them; target: sum <= 10 minutes on the 2-core CPU.
@@ -44,10 +44,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import curvature as C
+from ..theory import curvature as C
 from .checks import build_dir
-from .models import Arch, Net
-from .training import cross_entropy
+from ..nets.models import Arch, Net
+from ..nets.training import cross_entropy
 
 TARGETS = {"roofline": ">= 60% of bandwidth", "hvp": "<= 2x a gradient, and <= 1.05x the other mode's best",
            "moments": "overhead <= 20%", "book": "sum <= 600 s"}
@@ -64,10 +64,10 @@ def _sync(device: torch.device) -> Callable[[], None]:
 
 
 def bench_ensemble(device, E: int, depth: int, width: int, batch: int, reps: int) -> dict:
-    """The chapters' Monte Carlo pass (:func:`lib.measure.gsc`: forward with the trace, then the
+    """The chapters' Monte Carlo pass (:func:`lib.theory.measure.gsc`: forward with the trace, then the
     gradient of the error with respect to every layer's output, no weight gradients) over an
     ensemble of ``E`` networks at once, and over the same networks one by one in a Python loop."""
-    from .measure import gsc
+    from ..theory.measure import gsc
 
     g = torch.Generator(device=device).manual_seed(0)
     net = Net(Arch(d_in=width, width=width, depth=depth, d_out=width, init="he"), E=E, generator=g, device=device)
@@ -111,8 +111,8 @@ def best_times(fns: dict[str, Callable[[], Any]], reps: int, sync: Callable[[], 
     return best
 
 
-#: (mode, probes per vmapped call) of :func:`lib.curvature.batched_hvp` timed by :func:`bench_hvp`
-#: (the book's own :data:`lib.curvature.HVP_CHUNK` always among them)
+#: (mode, probes per vmapped call) of :func:`lib.theory.curvature.batched_hvp` timed by :func:`bench_hvp`
+#: (the book's own :data:`lib.theory.curvature.HVP_CHUNK` always among them)
 HVP_SETTINGS = tuple((m, c) for m, chunks in (("reverse", (1, 2, 4, 8)), ("forward", (1, 4)))
                      for c in sorted({*chunks, C.HVP_CHUNK}) + [None])
 
@@ -126,7 +126,7 @@ def bench_hvp(device, *, E: int, depth: int, width: int, d_in: int, n_classes: i
     """Cost of one Hessian-vector product, in units of one gradient of the same loss, for every
     setting of :data:`HVP_SETTINGS`, as the book computes them: ``n_probes`` probes at once (the
     Skilling estimator's batch), the cost per product being the batch's time over ``n_probes``.
-    Reports the book's setting (reverse mode, :data:`lib.curvature.HVP_CHUNK` probes per call)
+    Reports the book's setting (reverse mode, :data:`lib.theory.curvature.HVP_CHUNK` probes per call)
     beside the fastest setting of each mode; goals: the book's <= 2x a gradient, and no slower
     than the other mode's best by more than 5%."""
     f = _orhan_loss(device, depth, width, d_in, n_classes, batch, E=E, dtype=dtype)
@@ -204,11 +204,11 @@ def bench_moments(device, depth: int, width: int, d_in: int, batch: int, n_probe
 
 
 def bench_gsc(device, E: int, depth: int, width: int, n_points: int, reps: int) -> dict:
-    """Philipp et al.'s Table 1 protocol (§I.2, :mod:`lib.dilution`): every row, ``E`` datasets of
+    """Philipp et al.'s Table 1 protocol (§I.2, :mod:`lib.theory.dilution`): every row, ``E`` datasets of
     ``n_points`` points (one random network each), ``depth`` linear layers of ``width``; timed as a
     whole in float32 and float64. Reports points per second (rows x datasets x points / time)."""
-    from . import data as Ld
-    from . import dilution as D
+    from ..nets import data as Ld
+    from ..theory import dilution as D
 
     sync = _sync(device)
     out = {"rows": len(D.TABLE1), "E": E, "n_points": n_points, "depth": depth, "width": width}
@@ -274,7 +274,7 @@ def bench_memory(device, batch: int) -> dict:
         import subprocess
         import sys
 
-        out = subprocess.run([sys.executable, "-c", f"from lib.bench import _memory_child; _memory_child({int(batch)})"],
+        out = subprocess.run([sys.executable, "-c", f"from lib.machinery.bench import _memory_child; _memory_child({int(batch)})"],
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         r["how"] = "peak RSS (VmHWM, reset just before) above the RSS before the HVP, fresh process"
@@ -299,7 +299,7 @@ def paper_estimates(r: dict) -> dict[str, dict]:
     measured paper runtime recorded in the registry. ``estimate_s`` is None where no benchmarked
     kernel covers the chapter's dominant cost."""
     from . import chapters
-    from . import dilution as D
+    from ..theory import dilution as D
 
     out = {}
     g = r["gsc"]

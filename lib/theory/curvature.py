@@ -11,7 +11,7 @@ Orhan & Pitkow (2018), Supplementary Note 3, estimate the spectral density of th
   symmetric, ``m_{2k} = v_kᵀv_k / N``, ``m_{2k+1} = v_kᵀv_{k+1} / N`` (Eq. 4), so ``K`` moments
   cost ``⌈K/2⌉`` products per probe.
 
-Everything works on a *flat* parameter vector. An ensemble :class:`lib.models.Net` of ``E``
+Everything works on a *flat* parameter vector. An ensemble :class:`lib.nets.models.Net` of ``E``
 networks has a block-diagonal Hessian (no parameter is shared and the loss is the sum of the
 members' losses), so one product with a probe that stacks ``E`` independent probes returns every
 member's own ``H_e r_e``; per-member dot products are sums over the member's slice

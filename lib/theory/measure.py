@@ -78,7 +78,7 @@ def ensemble_input_jacobian(net: torch.nn.Module, x: Tensor) -> Tensor:
 
 def trace_grads(loss: Tensor, tensors: Sequence[Tensor], retain_graph: bool = False) -> list[Tensor]:
     """Gradients of a scalar ``loss`` with respect to recorded intermediate tensors (e.g. a
-    :class:`lib.models.Trace`'s ``hidden`` or ``pre`` lists): the gradient flowing into each layer."""
+    :class:`lib.nets.models.Trace`'s ``hidden`` or ``pre`` lists): the gradient flowing into each layer."""
     return list(torch.autograd.grad(loss, list(tensors), retain_graph=retain_graph))
 
 
@@ -112,7 +112,7 @@ def gsc(net: torch.nn.Module, x: Tensor, y: Tensor) -> Tensor:
 @torch.no_grad()
 def zero_response_probability(net: torch.nn.Module, x: Tensor, chunk: int = 2048) -> Tensor:
     """Orhan & Pitkow §2.7, Fig. 7b: the probability that a hidden unit's response is exactly
-    zero, averaged over all hidden units (every nonlinearity of ``net``, a :class:`lib.models.Net`
+    zero, averaged over all hidden units (every nonlinearity of ``net``, a :class:`lib.nets.models.Net`
     ensemble) and all inputs ``x`` (``(B, d)``), per member: shape ``(E,)``. Inputs are taken in
     chunks of ``chunk`` so that the trace of a deep net fits in memory."""
     zeros, count = None, 0

@@ -4,7 +4,7 @@ A verdict of the book is only worth something if it does not depend on the seed.
 every (chapter, seed) pair as its own job -- one ``python -m lib run`` of that chapter at that
 seed, in a private build folder, in a fresh process -- on a dask.distributed cluster: a
 :class:`distributed.LocalCluster` on this machine by default (``workers`` processes of one
-thread each; every job's torch/OpenMP threads follow :mod:`lib.threads` -- cores // workers, or
+thread each; every job's torch/OpenMP threads follow :mod:`lib.machinery.threads` -- cores // workers, or
 ``BOOK_THREADS`` -- so the jobs do not fight over the cores; the longest chapters start first), or an existing cluster reached by its scheduler address. With
 ``gpu=True`` each job asks the cluster for one unit of the worker resource ``GPU``: start the
 workers of an existing cluster with ``--resources GPU=1``, one per GPU, each with its own

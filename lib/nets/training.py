@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .runtime import draw_device
+from ..theory.ensembles import draw_device
 
 
 def cross_entropy(out: Tensor, labels: Tensor) -> Tensor:

@@ -45,7 +45,7 @@ OUTCOMES = ("confirmed", "confirmed with a correction", "not reproduced", NOT_RE
 FALSE_FAILURE = 1e-3  # the largest chance that a correct claim fails by chance, per claim (DESIGN.md)
 KINDS = ("exact", "statistical", "asymptotic", "reproduction")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]   # lib/machinery/checks.py -> the repository
 
 
 def build_dir() -> Path:
@@ -282,7 +282,7 @@ def paths_only() -> bool:
 
 
 def _record_only() -> bool:
-    """Under a mutation (``BOOK_MUTATION`` = :data:`lib.mutations.ENV`; checks does not import the
+    """Under a mutation (``BOOK_MUTATION`` = :data:`lib.machinery.mutations.ENV`; checks does not import the
     mutations module, which sits above it) or in a paths-only run (:func:`paths_only`) a failing
     check is recorded as FAILED and the chapter goes on, so that every claim is evaluated."""
     return bool(os.environ.get("BOOK_MUTATION", "").strip()) or paths_only()
@@ -616,7 +616,7 @@ def inventory(items: dict[str, Any], *, strict: bool = True):
     for item, what in items.items():
         if isinstance(what, tuple):
             if len(what) != 2 or what[0] not in (NOT_ATTEMPTED, CONTEXT_ONLY) or not str(what[1]).strip():
-                errors.append(f"{item!r}: use (lib.checks.NOT_ATTEMPTED, reason) or (lib.checks.CONTEXT_ONLY, reason), got {what!r}")
+                errors.append(f"{item!r}: use (lib.machinery.checks.NOT_ATTEMPTED, reason) or (lib.machinery.checks.CONTEXT_ONLY, reason), got {what!r}")
                 continue
             rows.append({"item": item, "status": what[0], "claims": [], "reason": str(what[1])})
             continue

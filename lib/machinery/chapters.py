@@ -1,13 +1,13 @@
 """The registry of chapters: slug, title, paper, and the knobs of each ``parameters`` cell.
 
 The runner (``python -m lib list|run``) reads it to list chapters and to validate ``-p`` values
-before a kernel starts; :func:`lib.runtime.setup` reads it inside the chapter. A test checks that
+before a kernel starts; :func:`lib.machinery.runtime.setup` reads it inside the chapter. A test checks that
 each chapter's ``parameters`` cell names exactly these knobs.
 """
 
 from __future__ import annotations
 
-from .runtime import ChapterSpec, Knob
+from .spec import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
 QUICK_TIMED = "2026-12-03/04, 2-core CPU, two threads (dilution-theorem and skilling-moments re-timed on 2026-12-04)"

@@ -14,7 +14,7 @@ is active, a failing check is recorded as FAILED and the chapter goes on, so tha
 evaluated under the mutation, not only the first one that fails.
 
 :func:`run` executes one job per (chapter, mutation) on dask.distributed through the seed sweep's
-machinery (:func:`lib.sweep.run_job`) and writes ``_build/mutations/report.json`` (rows of mutations not run this time are kept
+machinery (:func:`lib.machinery.sweep.run_job`) and writes ``_build/mutations/report.json`` (rows of mutations not run this time are kept
 from the previous report of the same seed, while their declared claims are unchanged): per declared
 claim, whether the mutation turned it red (*caught*), left it green (*missed*) or never reached it
 (the chapter stopped before it, *not reached*). The run fails unless every declared claim is caught.
@@ -38,7 +38,7 @@ ENV = "BOOK_MUTATION"
 class Mutation:
     name: str
     chapter: str
-    target: str                       # "lib.dilution.diluted_rate": module path and attribute
+    target: str                       # "lib.theory.dilution.diluted_rate": module path and attribute
     wrap: Callable[[Callable], Callable]
     size: str                         # the error it stands for, in words
     catches: tuple[str, ...]          # claim ids (or reproduced-table ids) that must turn red
@@ -84,39 +84,39 @@ def _without(keyword: str):
 
 
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
-    Mutation("diluted-rate-2pct", "dilution-theorem", "lib.dilution.diluted_rate", _scale(1.02),
+    Mutation("diluted-rate-2pct", "dilution-theorem", "lib.theory.dilution.diluted_rate", _scale(1.02),
              "a 2% error in Theorem 3's exact diluted rate", ("thm3-monte-carlo", "thm3-first-order")),
-    Mutation("diluted-rate-first-order", "dilution-theorem", "lib.dilution.diluted_rate",
-             _replace_by("lib.dilution.diluted_rate_first_order"),
+    Mutation("diluted-rate-first-order", "dilution-theorem", "lib.theory.dilution.diluted_rate",
+             _replace_by("lib.theory.dilution.diluted_rate_first_order"),
              "Theorem 3's exact rate swapped for the first-order form the paper states", ("thm3-monte-carlo",)),
-    Mutation("qm-norm-5pct", "preliminaries", "lib.measure.qm_norm", _scale(1.05),
+    Mutation("qm-norm-5pct", "preliminaries", "lib.theory.measure.qm_norm", _scale(1.05),
              "a 5% error in the qm norm", ("qm-random-direction",)),
-    Mutation("skilling-moments-5pct", "skilling-moments", "lib.curvature.skilling_moments", _scale(1.05),
+    Mutation("skilling-moments-5pct", "skilling-moments", "lib.theory.curvature.skilling_moments", _scale(1.05),
              "a 5% error in every Skilling moment estimate (against the same moments computed literally)",
              ("skilling-even-odd",)),
     # the probe-averaged unbiasedness check resolves a bias of 4 s.e. = 13-23% of the moments at the quick
     # scale (seed 0): a 5% bias passes it (measured: the mutation run of 2026-12-03), a 40% one may not
-    Mutation("skilling-moments-40pct", "skilling-moments", "lib.curvature.skilling_moments", _scale(1.4),
+    Mutation("skilling-moments-40pct", "skilling-moments", "lib.theory.curvature.skilling_moments", _scale(1.4),
              "a 40% bias in every Skilling moment estimate, above the 13-23% the unbiasedness check resolves",
              ("skilling-unbiased", "skilling-even-odd")),
-    Mutation("xi-moments-low", "legendre-asymptotics", "lib.spin_glass.xi_second_moments", _scale(0.9),
+    Mutation("xi-moments-low", "legendre-asymptotics", "lib.theory.spin_glass.xi_second_moments", _scale(0.9),
              "E[xi^2] 10% low in Lemma 2's enumeration", ("lemma2-tight",)),
-    Mutation("resnet-variance-5pct", "path-sum-covariance", "lib.path_sums.resnet_moments", _scale(1.05, index=0),
+    Mutation("resnet-variance-5pct", "path-sum-covariance", "lib.theory.path_sums.resnet_moments", _scale(1.05, index=0),
              "a 5% error in the resnet variance of Theorem 2 and §3.3", ("alpha-rescaling-variance", "thm2-variance-real")),
-    Mutation("bn-coactive-quarter", "path-sum-covariance", "lib.shattering.bn_coactive_probability", _constant(0.25),
+    Mutation("bn-coactive-quarter", "path-sum-covariance", "lib.theory.shattering.bn_coactive_probability", _constant(0.25),
              "the finite-batch co-activation dropped (the paper's 1/4 at every batch size)", ("fig3-coactive-bn",)),
-    Mutation("bn-growth-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_feedforward_growth",
+    Mutation("bn-growth-no-finite-batch", "path-sum-covariance", "lib.theory.shattering.bn_feedforward_growth",
              _constant(1 / (1 - 1 / math.pi)),
              "the finite-batch factor (M-1)/(M-3) dropped from the batch-norm growth (1/kappa per layer)",
              ("bn-feedforward-growth",)),
-    Mutation("bn-resnet-no-finite-batch", "path-sum-covariance", "lib.shattering.bn_resnet_moments_centered",
+    Mutation("bn-resnet-no-finite-batch", "path-sum-covariance", "lib.theory.shattering.bn_resnet_moments_centered",
              _without("batch"), "the finite-batch terms dropped from the corrected Theorem 3 (centred variance only)",
              ("thm3-variance-corrected",)),
-    Mutation("theta-derivative-1pct", "legendre-asymptotics", "lib.spin_glass.theta_of_ratio_derivative", _scale(1.01),
+    Mutation("theta-derivative-1pct", "legendre-asymptotics", "lib.theory.spin_glass.theta_of_ratio_derivative", _scale(1.01),
              "a 1% error in h'(t), the derivative behind the proof of Thm 5", ("thm5-monotone",)),
-    Mutation("band-rate-5pct", "legendre-asymptotics", "lib.spin_glass.band_miss_rate", _scale(1.05),
+    Mutation("band-rate-5pct", "legendre-asymptotics", "lib.theory.spin_glass.band_miss_rate", _scale(1.05),
              "a 5% error in the exponential rate of Thm 2's fixed band", ("thm2-band-rate",)),
-    Mutation("phi-1pct", "noise-stability", "lib.dominant_flow.phi", _scale(1.01),
+    Mutation("phi-1pct", "noise-stability", "lib.theory.dominant_flow.phi", _scale(1.01),
              "a 1% error in the closed form of P[|X| > |Y|] (App. E, Eq. 14)", ("phi-closed-form", "phi-monte-carlo")),
 )}
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .runtime import draw_device
+from ..theory.ensembles import draw_device
 
 DATASETS = ("gaussian", "digits", "cifar10", "cifar100", "cifar100-coarse")
 
@@ -73,7 +73,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """The local data root: ``root``, else ``$BOOK_DATA``, else ``<repo>/data``."""
     if root is not None:
         return Path(root)
-    return Path(os.environ.get("BOOK_DATA", Path(__file__).resolve().parent.parent / "data"))
+    return Path(os.environ.get("BOOK_DATA", Path(__file__).resolve().parents[2] / "data"))
 
 
 _CIFAR_FILES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"]),

@@ -1,6 +1,6 @@
 """Shattered gradients in real networks (Balduzzi et al. 2017, §1-5 and Figs. 1-5).
 
-The path-sum model (:mod:`lib.path_sums`) assumes "typical datapoints"; this module measures what
+The path-sum model (:mod:`lib.theory.path_sums`) assumes "typical datapoints"; this module measures what
 real rectifier networks do, batched over an ensemble of ``E`` random networks.
 
 **Networks** (:func:`chain`): a stream ``x_0 -> x_1 -> ... -> x_L`` of width ``N`` with one of
@@ -35,9 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .models import Arch, Net
-from .runtime import draw_device
-from .training import train
+from .ensembles import draw_device
 
 NORMS = ("none", "center", "bn")
 
@@ -289,7 +287,7 @@ def meanfield_resnet(L: int, c0: float, a: float = 1.0, b: float = 1.0) -> tuple
 
 def crelu(z: Tensor) -> Tensor:
     """Concatenated rectifier ``z -> (ρ(z), ρ(-z))`` along the last axis (Shang et al. 2016)."""
-    from .models import activation
+    from .maps import activation
 
     return activation("crelu", z)
 
@@ -300,7 +298,7 @@ def looks_linear_weights(E: int, L: int, N: int, *, orthogonal: bool = True, gen
     ``W`` orthogonal (the paper's choice) or He-Gaussian. Rows ``:N`` multiply ``ρ(z)``, rows
     ``N:`` multiply ``ρ(-z)``."""
     if orthogonal:
-        from .models import haar_orthogonal
+        from .ensembles import haar_orthogonal
 
         W = haar_orthogonal(E * L, N, N, generator=generator, dtype=dtype).reshape(E, L, N, N)
     else:
@@ -513,33 +511,4 @@ def minibatch_gradient_stats(X: Tensor, families: dict[str, tuple[str, float]], 
     return out
 
 
-def fig6_architectures(depth: int, width: int, d_in: int, d_out: int) -> dict[str, Arch]:
-    """The four families of §5.1, Fig. 6, as fully connected nets of ``depth`` hidden layers:
-    a ReLU net and a CReLU net with He initialisation, the CReLU net with the looks-linear
-    initialisation (mirrored orthogonal blocks ``(W, -W)``: exactly linear at the start), and a
-    ReLU resnet. The CReLU nets have ``round(width/√2)`` units per layer (2× as many outputs), for
-    about the same number of parameters, as in the paper. The paper's resnet has batch norm; ours
-    has none, so its branches are scaled by ``1/√depth`` to keep the forward variance bounded."""
-    wc = max(1, round(width / math.sqrt(2)))
-    return {"ReLU, He": Arch(d_in, width, depth, d_out, act="relu", init="he"),
-            "CReLU, He": Arch(d_in, wc, depth, d_out, act="crelu", init="he"),
-            "CReLU, looks-linear": Arch(d_in, wc, depth, d_out, act="crelu", init="looks-linear"),
-            "ReLU resnet": Arch(d_in, width, depth, d_out, kind="residual", act="relu", init="he", beta=1 / math.sqrt(depth))}
 
-
-def trainability_by_depth(X: Tensor, y: Tensor, depths, *, width: int, n_networks: int, epochs: int, lr: float,
-                          batch_size: int = 64, optimizer: str = "adam", generator: torch.Generator | None = None,
-                          progress: bool = False) -> dict[tuple[str, int], np.ndarray]:
-    """§5.1, Fig. 6 at a small scale: every family of :func:`fig6_architectures` at every depth,
-    ``n_networks`` independent networks each (one ensemble, its own mini-batch order per network),
-    trained on ``(X, y)`` with the same optimiser, learning rate and budget of ``epochs``.
-    Returns ``{(family, depth): final training accuracy per network (n_networks,)}``."""
-    out = {}
-    n_classes = int(y.max()) + 1
-    for L in depths:
-        for name, arch in fig6_architectures(L, width, X.shape[1], n_classes).items():
-            net = Net(arch, E=n_networks, generator=generator, device=X.device, dtype=X.dtype)
-            h = train(net, X, y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, generator=generator,
-                      independent_order=True, progress=progress, desc=f"{name}, L = {L}")
-            out[name, L] = h["accuracy"][-1].double().numpy()
-    return out

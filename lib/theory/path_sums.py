@@ -26,7 +26,7 @@ import torch
 from scipy.special import gammaln
 from torch import Tensor
 
-from .runtime import draw_device
+from .ensembles import draw_device
 
 
 def path_sum(A: Tensor, W: Tensor) -> Tensor:

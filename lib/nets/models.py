@@ -46,9 +46,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from .runtime import draw_device
+from ..theory.ensembles import draw_device, haar_orthogonal, looks_linear_relu, repeated_orthonormal
+from ..theory.maps import activation, normalise
 
 KINDS = ("plain", "residual", "hyper", "highway")
 ACTS = ("relu", "tanh", "selu", "crelu", "linear")
@@ -160,7 +160,7 @@ class Trace:
     ``pre``: inputs of every nonlinearity (pre-activations, after the norm), in order;
     ``act``: outputs of every nonlinearity; ``hidden``: the representations ``x_1 … x_depth+1``
     (stem output and every block output). Gradients flowing into any of them come from
-    :func:`lib.measure.trace_grads`.
+    :func:`lib.theory.measure.trace_grads`.
     """
 
     pre: list[Tensor] = field(default_factory=list)
@@ -168,109 +168,6 @@ class Trace:
     hidden: list[Tensor] = field(default_factory=list)
 
 
-def haar_orthogonal(E: int, n: int, m: int, *, generator: torch.Generator | None = None,
-                    device=None, dtype=torch.float64) -> Tensor:
-    """``E`` Haar-distributed (semi-)orthogonal ``n × m`` matrices (Mezzadri 2007: QR of a
-    Gaussian matrix with the signs of R's diagonal folded into Q)."""
-    k = max(n, m)
-    g = torch.randn(E, k, k, generator=generator, device=draw_device(generator, device), dtype=torch.float64).to(device)
-    q, r = torch.linalg.qr(g)
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
-    return q[:, :n, :m].to(dtype)
-
-
-def repeated_orthonormal(E: int, n: int, k: int, *, generator: torch.Generator | None = None,
-                         device=None, dtype=torch.float64) -> Tensor:
-    """``E`` matrices ``n × n`` whose columns are ``k`` Haar-random orthonormal vectors, each repeated
-    ``n / k`` times (the first ``k`` columns copied into the next ``k``, ...): the "less orthogonal"
-    skip matrices of Orhan & Pitkow §2.7 / Fig. 7, labelled by ``k`` (``k = n`` is orthogonal)."""
-    if n % k:
-        raise ValueError(f"k = {k} must divide n = {n}")
-    base = haar_orthogonal(E, n, k, generator=generator, device=device, dtype=dtype)
-    return base.repeat(1, 1, n // k)
-
-
-def designed_skip_parts(n: int, tau: float, *, E: int = 1, generator: torch.Generator | None = None
-                        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Orhan & Pitkow Supp. Note 5, for ``E`` independent draws at once (float64):
-    ``S = Q Λ Qᵀ`` with ``Λ_ii = exp(-τ (i-1))`` and ``Q`` Haar-orthogonal, its correlation matrix
-    ``R = D^{-1/2} S D^{-1/2}``, ``R = T Tᵀ`` (Cholesky), a second Haar-orthogonal ``O = U L U*``, and
-    the skip matrix ``Σ = T U L U⁻¹ T⁻¹``. Since ``U L U⁻¹ = O`` is real, ``Σ = T O T⁻¹``: a similarity
-    transform of ``O``, so its eigenvalues are ``O``'s (on the unit circle) and its eigenvectors,
-    the columns of ``T U``, have Gram matrix ``R``. ``τ = 0`` gives ``Σ = O``.
-    Returns ``(Σ, T, O, R)``, each ``(E, n, n)``."""
-    if tau < 0:
-        raise ValueError("tau must be >= 0")
-    q = haar_orthogonal(E, n, n, generator=generator)
-    o = haar_orthogonal(E, n, n, generator=generator)
-    lam = torch.exp(-tau * torch.arange(n, dtype=torch.float64, device=q.device))
-    s = (q * lam) @ q.transpose(-1, -2)
-    d = torch.diagonal(s, dim1=-2, dim2=-1).rsqrt()
-    r = d[..., :, None] * s * d[..., None, :]
-    t = torch.linalg.cholesky(0.5 * (r + r.transpose(-1, -2)))
-    sigma = t @ o @ torch.linalg.inv(t)
-    return sigma, t, o, r
-
-
-def designed_skip(n: int, tau: float, *, E: int = 1, generator: torch.Generator | None = None,
-                  dtype=torch.float64) -> Tensor:
-    """The skip matrices ``Σ`` of :func:`designed_skip_parts`, ``(E, n, n)`` in ``dtype``."""
-    return designed_skip_parts(n, tau, E=E, generator=generator)[0].to(dtype)
-
-
-def looks_linear_relu(E: int, out: int, inp: int, role: str, *, generator: torch.Generator | None = None,
-                      device=None, dtype=torch.float64) -> Tensor:
-    """Philipp et al. §H looks-linear weights for a ReLU MLP, ``(E, out, inp)``: rows (and, except
-    for the lowest layer, columns) come in mirrored pairs ``(+W', -W')`` of a Haar-orthogonal
-    ``W'`` scaled by ``max(√(m/n), 1)`` for its half-sizes. ``role`` is ``stem`` (lowest layer:
-    only rows paired), ``readout`` (highest: only columns paired) or ``branch`` (both)."""
-    row_pairs = role != "readout"
-    col_pairs = role != "stem"
-    m = out // 2 if row_pairs else out
-    n = inp // 2 if col_pairs else inp
-    c = max(math.sqrt(m / n), 1.0)
-    wp = haar_orthogonal(E, m, n, generator=generator, device=device, dtype=dtype) * c
-    if row_pairs:
-        wp = torch.stack([wp, -wp], dim=-2).reshape(E, 2 * m, n)
-    if col_pairs:
-        wp = torch.stack([wp, -wp], dim=-1).reshape(E, wp.shape[1], 2 * n)
-    return wp
-
-
-def activation(name: str, z: Tensor) -> Tensor:
-    """The nonlinearity ``name`` applied to ``z`` (CReLU concatenates along the last dim).
-
-    SeLU uses Klambauer et al.'s constants as in Philipp et al. §I.1."""
-    if name == "relu":
-        return torch.relu(z)
-    if name == "tanh":
-        return torch.tanh(z)
-    if name == "selu":
-        return torch.selu(z)
-    if name == "crelu":
-        return torch.cat([torch.relu(z), torch.relu(-z)], dim=-1)
-    if name == "linear":
-        return z
-    raise ValueError(f"unknown nonlinearity {name!r}")
-
-
-def normalise(name: str, z: Tensor, eps: float = 0.0) -> Tensor:
-    """Parameter-free normalisation of ``z`` of shape ``(E, B, d)`` (Philipp et al. §I.1).
-
-    ``batch``: per feature over the batch dim 1; ``layer``: per sample over features;
-    ``length``: divide by the quadratic mean of the entries (length-only layer norm)."""
-    if name == "none":
-        return z
-    # torch's fused layer_norm (biased variance, the same formula) runs forward and backward in
-    # one kernel each: 1.5x (batch, over the transposed view) to 3x (layer) faster on the CPU
-    # than the composite mean / var / divide, whose backward is five elementwise passes
-    if name == "batch":
-        return F.layer_norm(z.movedim(1, -1), (z.shape[1],), eps=eps).movedim(-1, 1).contiguous()
-    if name == "layer":
-        return F.layer_norm(z, (z.shape[-1],), eps=eps)
-    if name == "length":
-        return z / torch.sqrt(z.pow(2).mean(dim=-1, keepdim=True) + eps)
-    raise ValueError(f"unknown normalisation {name!r}")
 
 
 class Net(nn.Module):

@@ -39,7 +39,7 @@ from scipy import stats
 from torch import Tensor
 from tqdm import tqdm
 
-from .runtime import draw_device
+from ..theory.ensembles import draw_device
 
 KINDS = ("plain", "residual", "dominant")
 INITS = ("kwi", "hmwi")

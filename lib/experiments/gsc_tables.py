@@ -1,0 +1,71 @@
+"""Philipp et al.'s tables of the gradient scale coefficient measured: Table 1 (§I.2) and Table 3
+(§B.1.2) passes over Gaussian-noise datasets, one random network per dataset, batched over the
+datasets. The networks and the measurements are :mod:`lib.theory.dilution`'s."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..nets.data import gaussian_noise
+from ..theory.dilution import (TABLE1, TABLE3, TableArch, block_dilution, datasets_per_pass, init_weights, metrics,
+                               table3_network, undiluted_rate)
+
+
+def table1(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
+           device=None, dtype=torch.float32, chunk: int | None = None, progress: bool = False) -> tuple[dict, dict]:
+    """Philipp et al. §I.2 / Table 1: for each row key ``(nonlin, norm, matrix, skip, width)`` draw
+    ``n_datasets`` Gaussian-noise datasets of ``n_points`` points (dimension ``d``), one random
+    network of ``depth`` linear layers per dataset, and measure :func:`metrics` (``chunk`` networks
+    per pass). Returns ``(summary, profiles)``: per row the chapter's summary -- ``gsc``, ``se_gsc``,
+    ``sd_gsc`` (mean, standard error, s.d. of GSC(L, 0) across datasets), ``log_gsc``, ``se_log``,
+    ``sd_log`` (the same for log GSC), ``std``/``se_std`` and ``sign``/``se_sign`` (the highest
+    nonlinearity layer's pre-activation st. dev. and sign diversity), ``sign_all`` (per dataset),
+    ``paper`` (the printed row as floats, or None) -- and per row the layer profiles
+    ``(mean GSC(l, 0) per layer, layer kinds, mean st. dev., mean sign diversity)``. ``chunk``
+    defaults to :func:`datasets_per_pass`."""
+    from tqdm import tqdm
+
+    chunk = chunk or datasets_per_pass(n_points, d, depth)
+    summary, profiles = {}, {}
+    for key in tqdm(list(rows), desc="Table 1 rows", disable=not progress, leave=False, mininterval=2.0):
+        arch = TableArch(*key, depth=depth, d=d)
+        x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
+        ws, sk = init_weights(arch, n_datasets, generator=generator, device=device, dtype=dtype)
+        m = metrics(arch, ws, sk, x, y, chunk=chunk)
+        gL, st, sg = (m[f][:, i].double().cpu().numpy() for f, i in (("gsc", 0), ("std", -1), ("sign", -1)))
+        lg, rt = np.log(gL), math.sqrt(n_datasets)
+        summary[key] = dict(label=arch.label, gsc=gL.mean(), se_gsc=gL.std(ddof=1) / rt, sd_gsc=gL.std(ddof=1),
+                            log_gsc=lg.mean(), se_log=lg.std(ddof=1) / rt, sd_log=lg.std(ddof=1),
+                            std=st.mean(), se_std=st.std(ddof=1) / rt, sign=sg.mean(), se_sign=sg.std(ddof=1) / rt, sign_all=sg,
+                            paper=tuple(map(float, TABLE1[key])) if key in TABLE1 else None)
+        profiles[key] = (m["gsc"].double().mean(0).cpu().numpy(), m["kinds"], m["std"].double().mean(0).cpu().numpy(),
+                         m["sign"].double().mean(0).cpu().numpy())
+    return summary, profiles
+
+
+def table3(*, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
+           device=None, dtype=torch.float32, chunk: int | None = None) -> dict[tuple, dict[str, np.ndarray]]:
+    """Table 3 (§B.1.2) measured: for every architecture of :data:`TABLE3`, one network per
+    Gaussian-noise dataset (``n_datasets`` of ``n_points`` points, dimension ``d``), per network
+    ``log10_gsc`` (GSC(L, 0)), ``log10_corrected`` (the dilution-corrected GSC: the product over
+    blocks of the first-order undiluted rates ``1 + (k_b² + 1)(r_b - 1)`` of Fig. 3C, NaN where a
+    factor is not positive), ``min_undiluted`` (the smallest such factor) and ``mean_log_k`` (mean
+    over blocks of ``ln k_b``)."""
+    out = {}
+    for key in TABLE3:
+        arch, ws, sk = table3_network(*key, depth=depth, d=d, E=n_datasets, generator=generator, device=device, dtype=dtype)
+        x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
+        gsc = metrics(arch, ws, sk, x, y, chunk=chunk)["gsc"][:, 0].double().cpu().numpy()
+        step = chunk or n_datasets
+        bd = [block_dilution(arch, [w[i:i + step] for w in ws], [s_[i:i + step] for s_ in sk], x[i:i + step], y[i:i + step])
+              for i in range(0, n_datasets, step)]
+        bd = {k: np.concatenate([b[k] for b in bd]) for k in bd[0]}
+        und = undiluted_rate(bd["r_block"], bd["k"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(und.min(-1) > 0, np.log10(np.where(und > 0, und, 1.0)).sum(-1), np.nan)
+        out[key] = {"log10_gsc": np.log10(gsc), "log10_corrected": corr, "min_undiluted": und.min(-1),
+                    "mean_log_k": np.log(bd["k"]).mean(-1)}
+    return out
