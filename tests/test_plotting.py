@@ -33,3 +33,24 @@ def test_table_is_markdown_with_escaped_cells():
     assert md.splitlines()[:4] == ["| a | b |", "|---|---|", "| 1.235 | x\\|y |", "| 2 | z |"] and md.endswith("\n\nn")
     with pytest.raises(ValueError):
         plotting.table([])
+
+
+def test_beside_draws_mean_band_and_prediction():
+    import numpy as np
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lib.machinery.plotting import beside
+
+    fig, ax = plt.subplots()
+    s = np.array([[1.0, 2.0, 4.0], [1.2, 2.2, 4.4], [0.8, 1.8, 3.6]])
+    c = beside(ax, [0, 1, 2], s, [1.0, 2.0, 4.0], label="m")
+    lines = ax.get_lines()
+    assert len(lines) == 2 and np.allclose(lines[0].get_ydata(), s.mean(0)) and np.allclose(lines[1].get_ydata(), [1, 2, 4])
+    assert lines[1].get_linestyle() == "--" and lines[1].get_color() == c and len(ax.collections) == 1   # the band
+    fig2, ax2 = plt.subplots()
+    beside(ax2, [0, 1, 2], s, [1.0, 2.0, 4.0], label="m", ratio=True, k=0)
+    assert np.allclose(ax2.get_lines()[0].get_ydata(), 1.0) and not ax2.collections
+    with pytest.raises(ValueError, match="prediction"):
+        beside(ax2, [0, 1, 2], s, label="m", ratio=True)
+    plt.close("all")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from .checks import build_dir
@@ -27,6 +28,12 @@ def save(fig: "plt.Figure", chapter: str, name: str) -> Path:
     path = d / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
     return path
+
+
+def show(fig: "plt.Figure", chapter: str, name: str) -> None:
+    """:func:`save` the figure, then show it (the last line of a figure cell: nothing else printed)."""
+    save(fig, chapter, name)
+    plt.show()
 
 
 #: the widest figure the book draws (inches). Figures are drawn at 110 dpi and shown in a text
@@ -70,3 +77,34 @@ def table(rows: list[dict], *, note: str = ""):
     lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return Markdown("\n".join(lines) + (f"\n\n{note}" if note else ""))
+
+
+def beside(ax, x, samples, predicted=None, *, label: str, ratio: bool = False, k: float = 2.0, marker: str = "o-",
+           color=None, log: bool = False):
+    """The book's one way of showing a measurement beside its prediction: the mean of ``samples``
+    (``(n_samples, len(x))``, e.g. one row per network) with a band of ``k`` standard errors (none
+    for ``k = 0``), and
+    the prediction ``predicted`` (``len(x)``) dashed in the same colour. With ``ratio=True`` it
+    draws measured / predicted instead, around a black dashed line at 1. ``log`` sets a log y axis;
+    integer ``x`` (depths, layers) gets integer ticks.
+    Returns the colour used, so a caller can match other marks to it."""
+    s = np.asarray(samples, dtype=float)
+    s = s[None] if s.ndim == 1 else s
+    m = s.mean(0)
+    se = s.std(0, ddof=1) / np.sqrt(s.shape[0]) if s.shape[0] > 1 else np.zeros_like(m)
+    scale = np.asarray(predicted, dtype=float) if ratio else 1.0
+    if ratio and predicted is None:
+        raise ValueError("beside(ratio=True) needs the prediction to divide by")
+    (line,) = ax.plot(x, m / scale, marker, ms=3, color=color, label=label)
+    c = line.get_color()
+    if s.shape[0] > 1 and k > 0:
+        ax.fill_between(x, (m - k * se) / scale, (m + k * se) / scale, color=c, alpha=0.25, lw=0)
+    if ratio:
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+    elif predicted is not None:
+        ax.plot(x, predicted, "--", color=c, lw=1)
+    if log:
+        ax.set_yscale("log")
+    if np.issubdtype(np.asarray(x).dtype, np.integer):   # depths, layers: integer ticks
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return c

@@ -1,0 +1,111 @@
+"""Chapters read as prose first (issue 16, DESIGN.md "lib conventions"): code is at most 35% of a
+chapter's lines, no code cell is longer than 15 lines, the median cell is under 8.
+
+Lines are the non-blank lines of the chapter's MyST source after its front matter; code lines
+are the non-blank lines inside ``{code-cell}`` blocks (cell options such as ``:tags:`` not
+counted; folded cells counted like any other, since a reader of the source still reads them).
+
+Chapters that meet the targets are held to them. The others are held to the shape they had
+when this test was written (a ceiling, so that none gets worse while it waits to be moved into
+lib), and ``test_report`` prints where every chapter stands."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+MAX_CODE_FRACTION, MAX_CELL, MAX_MEDIAN = 0.35, 15, 8   # median strictly under MAX_MEDIAN
+
+#: chapters at the targets
+AT_TARGET = ("preliminaries",)
+#: the others, measured on 2026-12-04 before their experiments move into lib: (fraction, longest, median)
+CEILING = {
+    "dilution-theorem": (0.621, 65, 23),
+    "legendre-asymptotics": (0.669, 77, 23),
+    "noise-stability": (0.643, 43, 19),
+    "path-sum-covariance": (0.674, 78, 23),
+    "skilling-moments": (0.614, 47, 16),
+}
+
+
+def shape(text: str) -> dict:
+    """Lines, code lines, code fraction, number of cells, longest and median cell of a MyST
+    notebook's source."""
+    lines = text.splitlines()
+    start = lines.index("---", 1) + 1 if lines and lines[0].strip() == "---" else 0
+    total = code = 0
+    cells: list[int] = []
+    cur: int | None = None
+    for line in lines[start:]:
+        s = line.strip()
+        if cur is None:
+            if s.startswith("```{code-cell}"):
+                cur = 0
+            elif s:
+                total += 1
+            continue
+        if s == "```":
+            cells.append(cur)
+            cur = None
+        elif s and not (cur == 0 and re.match(r"^:\w[\w-]*:", s)):
+            cur += 1
+            code += 1
+            total += 1
+    if not cells:
+        raise ValueError("no code cells")
+    return {"lines": total, "code": code, "fraction": code / total, "cells": len(cells), "longest": max(cells),
+            "median": statistics.median(cells)}
+
+
+def chapter_shape(slug: str) -> dict:
+    return shape((BOOK / f"{slug}.md").read_text())
+
+
+def test_every_chapter_is_classified():
+    from lib.machinery import chapters
+
+    assert set(AT_TARGET) | set(CEILING) == set(chapters.CHAPTERS)
+    assert not set(AT_TARGET) & set(CEILING)
+
+
+@pytest.mark.parametrize("slug", AT_TARGET)
+def test_chapter_at_target(slug):
+    s = chapter_shape(slug)
+    assert s["fraction"] <= MAX_CODE_FRACTION, f"{slug}: code is {s['fraction']:.0%} of its lines (at most 35%)"
+    assert s["longest"] <= MAX_CELL, f"{slug}: a code cell of {s['longest']} lines (at most {MAX_CELL})"
+    assert s["median"] < MAX_MEDIAN, f"{slug}: median cell {s['median']} lines (under {MAX_MEDIAN})"
+
+
+@pytest.mark.parametrize("slug", sorted(CEILING))
+def test_chapter_no_worse(slug):
+    s, (frac, longest, median) = chapter_shape(slug), CEILING[slug]
+    assert s["fraction"] <= frac + 1e-9 and s["longest"] <= longest and s["median"] <= median, (
+        f"{slug} got more code-heavy: {s} (ceiling: fraction {frac}, longest {longest}, median {median}); "
+        "move the experiment into lib instead")
+
+
+def test_shape_counts_what_it_says():
+    src = "---\nfront: matter\n---\n# T\n\ntext\n\n```{code-cell} ipython3\n:tags: [parameters]\n\na = 1\n```\n" \
+          "more text\n```{code-cell} ipython3\nb = 2\n\nc = 3\nd = 4\n```\n"
+    s = shape(src)
+    assert s == {"lines": 7, "code": 4, "fraction": 4 / 7, "cells": 2, "longest": 3, "median": 2.0}
+    # a long cell is seen as long
+    long = "```{code-cell} ipython3\n" + "x = 1\n" * 16 + "```\n"
+    assert shape("prose\n" + long)["longest"] == 16
+
+
+def test_report(capsys):
+    from lib.machinery import chapters
+
+    rows = [(slug, chapter_shape(slug)) for slug in chapters.CHAPTERS]
+    with capsys.disabled():
+        print("\nchapter shape (targets: code <= 35%, longest cell <= 15, median < 8)")
+        for slug, s in rows:
+            mark = "at target" if slug in AT_TARGET else "not yet"
+            print(f"  {slug:22s} code {s['fraction']:4.0%} ({s['code']}/{s['lines']} lines), {s['cells']} cells, "
+                  f"longest {s['longest']}, median {s['median']:g}  [{mark}]")
+    assert all(s["cells"] > 0 for _, s in rows)
