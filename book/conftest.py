@@ -5,8 +5,8 @@ the test when it raises, e.g. a failed ``lib.check``)."""
 import jupytext
 from nbval.plugin import IPyNbFile
 
-from lib import chapters
-from lib.checks import build_dir
+from lib.machinery import chapters
+from lib.machinery.checks import build_dir
 
 
 def pytest_collect_file(file_path, parent):

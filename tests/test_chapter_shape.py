@@ -25,9 +25,9 @@ AT_TARGET = ("preliminaries",)
 #: the others, measured on 2026-12-04 before their experiments move into lib: (fraction, longest, median)
 CEILING = {
     "dilution-theorem": (0.621, 65, 23),
-    "legendre-asymptotics": (0.669, 77, 23),
-    "noise-stability": (0.643, 43, 19),
-    "path-sum-covariance": (0.674, 78, 23),
+    "legendre-asymptotics": (0.523, 29, 7.5),
+    "noise-stability": (0.642, 43, 19),
+    "path-sum-covariance": (0.672, 78, 23),
     "skilling-moments": (0.614, 47, 16),
 }
 

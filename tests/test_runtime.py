@@ -188,3 +188,16 @@ def test_cifar_loaders_read_the_python_release_layout(tmp_path, monkeypatch):
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(FileNotFoundError, match="data_batch_3 is missing"):
         data.cifar("cifar10", root=tmp_path)
+
+
+def test_comma_separated_knobs_parse_or_fail_clearly():
+    run = runtime.Run(chapter="x", profile="quick", device=torch.device("cpu"), dtype=torch.float64, seed=0,
+                      knobs={"depths": "8,5,8,11", "betas": "0.5,abc", "one": "5"})
+    rule = "depths 3N + 2, e.g. '5,8'"
+    assert run.values("depths", int, lambda d: (d - 2) % 3 == 0, rule) == [5, 8, 11]       # sorted, distinct
+    with pytest.raises(ValueError, match=r"parameter 'depths' = '8,5,8,11'.*not allowed: 5, 11"):
+        run.values("depths", int, lambda d: d == 8, rule)
+    with pytest.raises(ValueError, match=r"parameter 'betas' = '0.5,abc': expected comma-separated"):
+        run.values("betas", float, lambda b: b > 0, "positive numbers")
+    with pytest.raises(ValueError, match="at least 2 distinct values"):
+        run.values("one", int, lambda d: True, rule, min_count=2)

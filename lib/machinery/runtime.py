@@ -51,6 +51,22 @@ class Run:
         g.manual_seed(derive_seed(self.seed, stream))
         return g
 
+    def values(self, name: str, kind: type, ok, rule: str, *, min_count: int = 1) -> list:
+        """The comma-separated knob ``name`` (e.g. ``depths = "1,2,4"``) as a sorted list of distinct
+        values of type ``kind``, each accepted by ``ok``. Anything else -- a value that does not
+        parse, one that ``ok`` rejects, fewer than ``min_count`` values -- raises one ``ValueError``
+        naming the parameter, the offending values and ``rule`` (what is allowed, with an example)."""
+        text = self.knobs[name]
+        try:
+            vals = sorted({kind(v) for v in str(text).split(",")})
+        except ValueError:
+            raise ValueError(f"parameter {name!r} = {text!r}: expected comma-separated {rule}") from None
+        bad = [v for v in vals if not ok(v)]
+        if bad or len(vals) < min_count:
+            why = f"not allowed: {', '.join(map(str, bad))}" if bad else f"at least {min_count} distinct values needed"
+            raise ValueError(f"parameter {name!r} = {text!r}: expected comma-separated {rule} ({why})")
+        return vals
+
     def header(self) -> str:
         knobs = " ".join(f"{k}={v}" for k, v in self.knobs.items())
         return (

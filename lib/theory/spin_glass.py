@@ -245,3 +245,212 @@ def theta_k(q: np.ndarray, r: np.ndarray) -> np.ndarray:
     v1 = (q * r).sum(-1)
     v2 = (q * r * (r - 1)).sum(-1)
     return 0.5 * np.log(v2 / v1) - (v2 - v1) / (v2 + v1)
+
+
+# --- the chapter's measurements of the statements above ----------------------------------------
+
+def legendre_exact(p: int, x):
+    """``P_p(x)`` by Bonnet's recurrence ``(k+1) P_{k+1} = (2k+1) x P_k - k P_{k-1}``, exactly when
+    ``x`` is a :class:`fractions.Fraction`."""
+    from fractions import Fraction
+
+    a, b = Fraction(1), x
+    if p == 0:
+        return a
+    for k in range(1, p):
+        a, b = b, ((2 * k + 1) * x * b - k * a) / (k + 1)
+    return b
+
+
+def eq39_exact(ys, p_max: int = 40) -> tuple[int, list]:
+    """Eq. 39 in exact rational arithmetic, for every ``y`` in ``ys`` (Fractions, ``y ≠ 1``) and
+    ``p = 0…p_max``: the number of cases where ``Σ_{r=0}^p C(p,r)² y^r ≠ (1-y)^p P_p((1+y)/(1-y))``,
+    and the sorted distinct values of ``(1-y)^p P_p(…) - Σ_{r=1}^p C(p,r)² y^r`` (the paper's sum
+    from ``r = 1``; ``[1]`` when only the ``r = 0`` term is missing)."""
+    from fractions import Fraction
+
+    bad, diffs = 0, set()
+    for y in ys:
+        x = (1 + y) / (1 - y)
+        for p in range(0, p_max + 1):
+            rhs = (1 - y) ** p * legendre_exact(p, x)
+            full = sum(Fraction(math.comb(p, r)) ** 2 * y ** r for r in range(0, p + 1))
+            bad += full != rhs
+            diffs.add(rhs - (full - 1))
+    return bad, sorted(diffs)
+
+
+def eq15_main_text_exact(ys, p_max: int = 30) -> int:
+    """Eqs. 15/17 with the main text's ``C(p-1, r-1)``: the number of ``(y, p)``, ``p = 1…p_max``,
+    where ``z² = Σ_{r=1}^p C(p-1, r-1)² y^r`` differs from ``y (1-y)^{p-1} P_{p-1}((1+y)/(1-y))``
+    (exact rationals)."""
+    from fractions import Fraction
+
+    return sum(sum(Fraction(math.comb(p - 1, r - 1)) ** 2 * y ** r for r in range(1, p + 1))
+               != y * (1 - y) ** (p - 1) * legendre_exact(p - 1, (1 + y) / (1 - y))
+               for y in ys for p in range(1, p_max + 1))
+
+
+def asymptotic_error(ps, x: float, tail: float = 100.0) -> tuple[np.ndarray, float, int | None]:
+    """Relative error of :func:`log_legendre_asymptotic` against :func:`log_legendre` at every
+    degree in ``ps`` (sorted), the exponent of its decay fitted over ``p ≥ max(ps)/tail`` (log-log
+    least squares), and the first degree where the error is below 1% (None if none is)."""
+    ps = np.asarray(ps)
+    exact = np.array([log_legendre(int(p), x) for p in ps])
+    err = np.abs(np.expm1(log_legendre_asymptotic(ps, x) - exact))
+    t = ps >= ps[-1] / tail
+    slope = float(np.polyfit(np.log(ps[t]), np.log(err[t]), 1)[0])
+    return err, slope, (int(ps[np.argmax(err < 0.01)]) if (err < 0.01).any() else None)
+
+
+def mode_agreement(betas, ps) -> tuple[int, float]:
+    """Thm 1 over ``betas`` × degrees ``ps`` × both normalisations: the number of cases where
+    :func:`argmax_eps_closed_form` is not a mode of ``ε_r`` (ties are not mismatches), and the
+    largest ``p · |argmax_r ε_r / p - β/(1+β)|`` (Thm 1 bounds it by 1)."""
+    mismatch, dev = 0, 0.0
+    for b in betas:
+        for nz in NORMALISATIONS:
+            for p in ps:
+                p = int(p)
+                r, le = log_eps(p, b, nz)
+                mismatch += abs(le[r == argmax_eps_closed_form(p, b, nz)][0] - le.max()) > 1e-9
+                dev = max(dev, abs(argmax_eps(p, b, nz) / p - b / (1 + b)) * p)
+    return mismatch, dev
+
+
+def band_rows(betas, depths, *, mass: float = 0.99, half_width: float = 0.05) -> list[dict]:
+    """Thm 2 measured: per ``β`` and depth ``p``, the narrowest band ``[lo, hi]`` of path lengths
+    holding ``mass`` of ``Σ ε_r²``, its width over ``p`` and over ``√p``, and the weight outside the
+    fixed band ``β/(1+β) ± half_width``."""
+    rows = []
+    for b in betas:
+        a = b / (1 + b)
+        for p in depths:
+            lo, hi = narrowest_band(p, b, mass)
+            rows.append(dict(beta=b, p=p, lo=lo, hi=hi, width_p=(hi - lo) / p, width_sqrt_p=(hi - lo) / math.sqrt(p),
+                             miss=math.exp(log_band_miss(p, b, a - half_width, a + half_width))))
+    return rows
+
+
+def band_decay_rates(beta: float, ps, half_width: float = 0.05) -> list[float]:
+    """Local exponential decay rates ``-Δ log(miss) / Δp`` of the weight outside ``β/(1+β) ±
+    half_width`` between consecutive degrees of ``ps`` (to compare with :func:`band_miss_rate`)."""
+    a = beta / (1 + beta)
+    lm = [log_band_miss(p, beta, a - half_width, a + half_width) for p in ps]
+    return [-(lm[i + 1] - lm[i]) / (ps[i + 1] - ps[i]) for i in range(len(ps) - 1)]
+
+
+def lemma4_modes(p: int) -> tuple[list[int], list[int]]:
+    """Lemma 4 at depth ``p`` (main normalisation for the first list): for ``k = 1…p`` the mode of
+    ``ε_r`` at the geometric middle ``β`` of ``[(k-1)/(p-k+1), k/(p-k)]``; and (proof
+    normalisation) the modes at ``β* = C(p, p/2)``, ``1/β*``, ``1``, ``p + 1`` and ``2/(p-1)``."""
+    hits = []
+    for k in range(1, p + 1):
+        lo = (k - 1) / (p - k + 1)
+        hi = k / (p - k) if k < p else lo * 4 + 1
+        hits.append(argmax_eps(p, math.sqrt(lo * hi) if lo > 0 else hi / 2, "main"))
+    bstar = math.comb(p, p // 2)
+    return hits, [argmax_eps(p, b, "proof") for b in (bstar, 1 / bstar, 1.0, p + 1, 2 / (p - 1))]
+
+
+def lemma1_assignments(cases, rng: np.random.Generator) -> tuple[float, int, int]:
+    """Lemma 1 on tiny nets ``(p, n, d, Λ)``, each with three assignments of ``Λ`` weight values to
+    the weights -- uniform over units, at random, and skewed (all one value but one weight) -- and
+    random values and inputs from ``rng``: the largest relative error between the network's output
+    and Eq. 10's sum over tuples of values; the number of uniform assignments whose tuples are not
+    each crossed by ``ψ_r / Λ^r`` paths; the number of skewed ones whose counts are uneven."""
+    err, uniform_uneven, skewed_uneven = 0.0, 0, 0
+    for p, n, d, lam in cases:
+        by_unit = [np.fromfunction(lambda i, b: b % lam, (d, n), dtype=int)] + \
+                  [np.fromfunction(lambda a, b: b % lam, (n, n), dtype=int) for _ in range(p - 1)]
+        at_random = [rng.integers(0, lam, size=(d, n))] + [rng.integers(0, lam, size=(n, n)) for _ in range(p - 1)]
+        skewed = [np.zeros((d, n), dtype=int)] + [np.zeros((n, n), dtype=int) for _ in range(p - 1)]
+        skewed[0][0, 0] = 1
+        for labels, uniform in ((by_unit, True), (at_random, None), (skewed, False)):
+            paths = labelled_paths(labels)
+            w, x = rng.normal(size=lam), rng.normal(size=d)
+            eq10 = sum(x[v].sum() * np.prod(w[list(t)]) for g in paths.values() for t, v in g.items())
+            err = max(err, abs(linear_output(labels, w, x) - eq10) / max(1.0, abs(eq10)))
+            psi = {r: d * math.comb(p - 1, r - 1) * n**r for r in paths}
+            even = all(len(g) == lam**r and all(len(v) == psi[r] // lam**r for v in g.values()) for r, g in paths.items())
+            uniform_uneven += uniform is True and not even
+            skewed_uneven += uniform is False and not even
+    return err, uniform_uneven, skewed_uneven
+
+
+def ensemble_variance(eps_list, Lam: int, n_mc: int, *, generator=None, device=None) -> tuple[list[float], list[float]]:
+    """Eq. 30 by Monte Carlo (float64): for each weight vector ``ε`` (normalised to the unit sphere;
+    entry ``r-1`` weighs the order-``r`` interactions), ``n_mc`` draws of the Gaussian couplings
+    ``J`` of the spin glass ``H = Σ_r ε_r Λ^{-(r-1)/2} Σ J_{i_1…i_r} w_{i_1}⋯w_{i_r}`` at one fixed
+    ``w`` with ``‖w‖² = Λ``. Returns the mean of ``H²`` and its standard error per ``ε`` (Eq. 30:
+    ``E H² = Λ``)."""
+    import torch
+
+    f64 = torch.float64
+    w = torch.randn(Lam, generator=generator, device=device, dtype=f64)
+    w = w * math.sqrt(Lam) / w.norm()
+    means, ses = [], []
+    for e in eps_list:
+        e = np.asarray(e, dtype=float) / np.linalg.norm(e)
+        H = torch.zeros(n_mc, device=device, dtype=f64)
+        for r, er in enumerate(e, start=1):
+            if er == 0:
+                continue
+            J = torch.randn(n_mc, *([Lam] * r), generator=generator, device=device, dtype=f64)
+            prod = w
+            for _ in range(r - 1):
+                prod = torch.einsum("...i,j->...ij", prod, w)
+            H += er * Lam ** (-(r - 1) / 2) * (J * prod).flatten(1).sum(-1)
+        h2 = H ** 2
+        means.append(h2.mean().item())
+        ses.append(h2.std().item() / math.sqrt(n_mc))
+    return means, ses
+
+
+def theta_max_search(p: int, rng: np.random.Generator, starts: int = 200) -> float:
+    """The maximum of :func:`theta_k` over the simplex of weights on orders ``r = 2…p``, by
+    L-BFGS-B from ``starts`` random points (softmax parametrisation)."""
+    from scipy.optimize import minimize
+
+    r = np.arange(2, p + 1)
+    best = -np.inf
+    for _ in range(starts):
+        res = minimize(lambda z: -theta_k(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), r), rng.normal(size=len(r)),
+                       method="L-BFGS-B")
+        best = max(best, -res.fun)
+    return float(best)
+
+
+def complexity_against_beta(p: int, betas) -> np.ndarray:
+    """Fig. 1(f): ``θ_k(ℝ, ε(β))`` at depth ``p`` for every ``β`` (main normalisation, orders
+    ``r ≥ 2``, weights ``ε_r²`` renormalised)."""
+    out = []
+    for b in betas:
+        r, le = log_eps(p, b, "main")
+        q = np.exp(2 * le[r >= 2])
+        out.append(theta_k(q / q.sum(), r[r >= 2]))
+    return np.array(out)
+
+
+def theta_reduction_error(ps, rng: np.random.Generator, n_weights: int = 200, concentration: float = 0.3) -> tuple[float, bool]:
+    """Thm 5's one-variable reduction on random weight vectors (Dirichlet(``concentration``) over
+    orders ``r = 2…p``, ``n_weights`` per ``p`` in ``ps``): the largest ``|θ_k(ε) - h(v''/v')|`` and
+    whether every ratio ``v''/v'`` lies in ``[1, p-1]``."""
+    err, in_range = 0.0, True
+    for p in ps:
+        r = np.arange(2, p + 1)
+        q = rng.dirichlet(np.full(len(r), concentration), size=n_weights)
+        t = theta_ratio(q, r)
+        in_range &= bool(((t >= 1) & (t <= p - 1)).all())
+        err = max(err, float(np.abs(theta_k(q, r) - theta_of_ratio(t)).max()))
+    return err, in_range
+
+
+def theta_derivative_error(t, rel_step: float = 1e-6) -> tuple[float, float]:
+    """:func:`theta_of_ratio_derivative` against central differences of :func:`theta_of_ratio`
+    (step ``rel_step · t``) on the grid ``t``: the largest relative difference, and the smallest
+    value of the closed form (``h' ≥ 0`` is what Thm 5's proof needs)."""
+    t = np.asarray(t, dtype=float)
+    fd = (theta_of_ratio(t * (1 + rel_step)) - theta_of_ratio(t * (1 - rel_step))) / (2 * rel_step * t)
+    hp = theta_of_ratio_derivative(t)
+    return float(np.max(np.abs(fd - hp) / hp)), float(hp.min())
