@@ -140,3 +140,13 @@ def sigma_approx(*, n: int = 20, L: int = 10, l: int = 5, p: float = 0.9, eps: f
         raise ValueError(f"form={form!r}: use 'conclusion', 'eq11' or 'corrected'")
     f = float(phi(r)) if exact_phi else (1.0 if math.isinf(r) else float(phi_approx(r)))
     return p**k * f
+
+
+def phi_monte_carlo(rs, n: int, *, generator: torch.Generator | None = None, device=None) -> np.ndarray:
+    """App. E, Eq. 14 by simulation: ``n`` draws of ``X ~ N(0, r²)`` and ``Y ~ N(0, 1)`` for every
+    ``r`` in ``rs`` (float64); returns the indicators ``|X| > |Y|``, ``(n, len(rs))``, whose mean
+    estimates :func:`phi`."""
+    rs = torch.as_tensor(np.asarray(rs, dtype=float), device=device)
+    X = torch.randn(n, len(rs), generator=generator, device=device, dtype=torch.float64) * rs
+    Y = torch.randn(n, len(rs), generator=generator, device=device, dtype=torch.float64)
+    return (X.abs() > Y.abs()).to(torch.float64).cpu().numpy()
