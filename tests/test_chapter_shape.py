@@ -22,13 +22,14 @@ MAX_CODE_FRACTION, MAX_CELL, MAX_MEDIAN = 0.35, 15, 8   # median strictly under 
 
 #: chapters at the targets
 AT_TARGET = ("preliminaries",)
-#: the others, measured on 2026-12-04 before their experiments move into lib: (fraction, longest, median)
+#: the others, as measured on 2026-12-04 (after the claims moved into the text, and the experiments of
+#: legendre and noise into lib): (fraction, longest, median), lowered as chapters improve
 CEILING = {
-    "dilution-theorem": (0.621, 65, 23),
-    "legendre-asymptotics": (0.527, 15, 7),
-    "noise-stability": (0.626, 15, 9),
-    "path-sum-covariance": (0.672, 78, 23),
-    "skilling-moments": (0.614, 47, 16),
+    "dilution-theorem": (0.550, 65, 20),
+    "legendre-asymptotics": (0.366, 15, 5),
+    "noise-stability": (0.504, 15, 8),
+    "path-sum-covariance": (0.571, 76, 21),
+    "skilling-moments": (0.513, 44, 14),
 }
 
 

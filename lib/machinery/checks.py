@@ -295,14 +295,38 @@ def _keep(recs: list[Record]) -> None:
     _write(run.chapter, _state["records"])
 
 
+def _declared(claim: str, source: str | None, statement: str | None, kind: str | None, *,
+              default_kind: str | None = None) -> tuple[str, str, str]:
+    """A claim's source, statement and kind: from the chapter's text when it states the claim there
+    (:mod:`lib.machinery.claims`), else as the check gives them. Stating a claim in both places,
+    or in neither, is an error naming the claim and the fix."""
+    from . import claims
+
+    run = _state["run"]
+    chapter = getattr(run, "chapter", None)
+    decl = claims.declarations(ROOT / "book" / f"{chapter}.md").get(claim) if chapter else None
+    given = [n for n, v in (("source", source), ("statement", statement), ("kind", kind)) if v is not None]
+    if decl is not None:
+        if given:
+            raise ValueError(f"claim {claim!r} is stated in the text of book/{chapter}.md; remove its "
+                             f"{', '.join(given)} from the check (one statement, in the text)")
+        return decl.source, decl.statement, decl.kind
+    kind = kind if kind is not None else default_kind
+    missing = [n for n, v in (("source", source), ("statement", statement), ("kind", kind)) if v is None]
+    if missing:
+        raise ValueError(f"claim {claim!r}: no {', '.join(missing)} given, and no claim block in book/{chapter}.md "
+                         f"states it (```{{admonition}} Claim {claim} · <source> · <kind>, :class: claim, statement)")
+    return source, statement, kind
+
+
 def check(
     claim: str,
-    source: str,
-    statement: str,
-    measured: Any,
-    expected: Any,
-    tol: Any,
-    kind: str,
+    source: str | None = None,
+    statement: str | None = None,
+    measured: Any = None,
+    expected: Any = None,
+    tol: Any = None,
+    kind: str | None = None,
     *,
     relative: bool = False,
     relation: str = "eq",
@@ -320,6 +344,9 @@ def check(
     claim : short id, unique within the chapter (``"thm1-covariance"``).
     source : where in the paper (``"Balduzzi et al. 2017, Thm 1(b)"``).
     statement : one line saying what is claimed.
+        ``source``, ``statement`` and ``kind`` are left out when the chapter states the claim in
+        its text (:mod:`lib.machinery.claims`); they are taken from there, and giving them
+        twice is an error.
     measured, expected : numbers or arrays of the same shape (broadcastable).
     tol : absolute tolerance (or relative, with ``relative=True``), scalar or per element;
         justify it in the chapter text next to the call.
@@ -341,6 +368,10 @@ def check(
         where they stand; required for ``"not reproduced"``, so that only what the paper states can
         be refuted (tests/test_paper_accounting.py finds each quote in the paper's text).
     """
+    source, statement, kind = _declared(claim, source, statement, kind)
+    for name, v in (("measured", measured), ("expected", expected), ("tol", tol)):
+        if v is None:
+            raise TypeError(f"check {claim!r}: {name} is required")
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
                          outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale,
                          paper_says=paper_says)
@@ -405,8 +436,9 @@ def welch(a: Any, b: Any) -> tuple[float, float, float]:
     return float(a.mean() - b.mean()), se, float(df)
 
 
-def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *, min_effect: float, resolved: bool,
-                     outcome: str = "confirmed", p: float = FALSE_FAILURE, kind: str = "reproduction",
+def check_difference(claim: str, source: str | None = None, statement: str | None = None, a: Any = None, b: Any = None, *,
+                     min_effect: float, resolved: bool, outcome: str = "confirmed", p: float = FALSE_FAILURE,
+                     kind: str | None = None,
                      paper_value: Any = None, note: str = "", paper_says: str = "") -> Record:
     """A claim that ``A`` exceeds ``B`` by at least ``min_effect`` (e.g. "residual nets train to a
     higher accuracy than plain nets", with the gap the paper shows), from independent samples
@@ -422,6 +454,7 @@ def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *,
     run is too small for either to mean anything, the chapter passes ``resolved=False`` -- decided
     from the run's sample sizes, never from the profile -- and the record is ``"not resolved at this
     scale"``: the difference and its standard error are kept, nothing is asserted about its sign."""
+    source, statement, kind = _declared(claim, source, statement, kind, default_kind="reproduction")
     diff, se, df = welch(a, b)
     k = k_sigma(p, two_sided=False, df=df)
     rec, msg = _evaluate(claim, source, statement, diff, min_effect, k * se, kind, relation="ge",
@@ -435,13 +468,13 @@ def check_difference(claim: str, source: str, statement: str, a: Any, b: Any, *,
 
 def check_table(
     claim: str,
-    source: str,
-    statement: str,
-    cells: Iterable[str],
-    measured: Any,
-    expected: Any,
-    tol: Any,
-    kind: str,
+    source: str | None = None,
+    statement: str | None = None,
+    cells: Iterable[str] = (),
+    measured: Any = None,
+    expected: Any = None,
+    tol: Any = None,
+    kind: str | None = None,
     *,
     paper_value: Any = None,
     outcome: Any = "confirmed",
@@ -460,6 +493,7 @@ def check_table(
     statistical tolerances with :func:`k_family` so that the whole table, not each cell, fails by
     chance with probability at most 1e-3. Every cell is recorded before the first failure is raised, so the
     ledger shows the whole table even when a cell fails."""
+    source, statement, kind = _declared(claim, source, statement, kind)
     cells = list(cells)
     n = len(cells)
     if len(set(cells)) != n:
