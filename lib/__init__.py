@@ -17,7 +17,6 @@ relatives (claims ledger), ``lib.Arch``/``lib.Net`` and the layers by their full
 """
 
 from . import experiments, machinery, nets, theory
-from .experiments import gsc_tables, trainability
 from .machinery import chapters, checks, errata, plotting, runtime, spec
 from .machinery.checks import (NOT_RESOLVED, check, check_difference, check_remaining, check_table, claims_table, inventory,
                                k_family, k_sigma, remaining_error, reproduced_table, roundoff_tol, se_tol, standard_error)

@@ -133,8 +133,9 @@ def theorem3(net: BNResNet, x: Tensor, s: Tensor, *, mus=(1e-5, 1e-6, 1e-7), lay
     net.freeze_sigma(xb)
     homog = []
     for live in (False, True):
-        g1 = torch.autograd.grad(loss(net, live).sum(), net.lam)[0][:, 0]
-        homog.append(((net.lam[:, 0] * g1).detach() / loss(net, live).detach()).cpu().numpy())
+        L = loss(net, live)
+        g1 = torch.autograd.grad(L.sum(), net.lam)[0][:, 0]
+        homog.append(((net.lam[:, 0] * g1).detach() / L.detach()).cpu().numpy())
     gw = torch.autograd.grad(loss(net, False).sum(), net.weights())
 
     def moved(mu):

@@ -40,6 +40,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from . import claims
+
 NOT_RESOLVED = "not resolved at this scale"
 OUTCOMES = ("confirmed", "confirmed with a correction", "not reproduced", NOT_RESOLVED)
 FALSE_FAILURE = 1e-3  # the largest chance that a correct claim fails by chance, per claim (DESIGN.md)
@@ -300,8 +302,6 @@ def _declared(claim: str, source: str | None, statement: str | None, kind: str |
     """A claim's source, statement and kind: from the chapter's text when it states the claim there
     (:mod:`lib.machinery.claims`), else as the check gives them. Stating a claim in both places,
     or in neither, is an error naming the claim and the fix."""
-    from . import claims
-
     run = _state["run"]
     chapter = getattr(run, "chapter", None)
     decl = claims.declarations(ROOT / "book" / f"{chapter}.md").get(claim) if chapter else None
@@ -317,6 +317,14 @@ def _declared(claim: str, source: str | None, statement: str | None, kind: str |
         raise ValueError(f"claim {claim!r}: no {', '.join(missing)} given, and no claim block in book/{chapter}.md "
                          f"states it (```{{admonition}} Claim {claim} · <source> · <kind>, :class: claim, statement)")
     return source, statement, kind
+
+
+def _require(claim: str, **values: Any) -> None:
+    """The values a check cannot do without (they default to None only so that source, statement
+    and kind may be left to the chapter's text)."""
+    for name, v in values.items():
+        if v is None:
+            raise TypeError(f"check {claim!r}: {name} is required")
 
 
 def check(
@@ -369,9 +377,7 @@ def check(
         be refuted (tests/test_paper_accounting.py finds each quote in the paper's text).
     """
     source, statement, kind = _declared(claim, source, statement, kind)
-    for name, v in (("measured", measured), ("expected", expected), ("tol", tol)):
-        if v is None:
-            raise TypeError(f"check {claim!r}: {name} is required")
+    _require(claim, measured=measured, expected=expected, tol=tol)
     rec, msg = _evaluate(claim, source, statement, measured, expected, tol, kind, relative=relative, relation=relation,
                          outcome=outcome, paper_value=paper_value, note=note, se=se, log_scale=log_scale,
                          paper_says=paper_says)
@@ -494,6 +500,7 @@ def check_table(
     chance with probability at most 1e-3. Every cell is recorded before the first failure is raised, so the
     ledger shows the whole table even when a cell fails."""
     source, statement, kind = _declared(claim, source, statement, kind)
+    _require(claim, measured=measured, expected=expected, tol=tol)
     cells = list(cells)
     n = len(cells)
     if len(set(cells)) != n:
