@@ -168,6 +168,18 @@ def test_metrics_in_chunks_equal_metrics_at_once():
     arch = D.TableArch("tanh", "layer", skip="gaussian", depth=4, d=8)
     ws, sk = D.init_weights(arch, 3, generator=g(), dtype=DT)
     assert torch.allclose(D.metrics(arch, ws, sk, x[:3], y[:3])["gsc"], D.metrics(arch, ws, sk, x[:3], y[:3], chunk=1)["gsc"], rtol=1e-12)
+    whole, parts = D.block_dilution(arch, ws, sk, x[:3], y[:3]), D.block_dilution(arch, ws, sk, x[:3], y[:3], chunk=2)
+    for k in whole:
+        np.testing.assert_allclose(whole[k], parts[k], rtol=1e-12, atol=0)
+
+
+def test_default_chunk_bounds_the_paper_scale_pass():
+    """Without ``chunk`` the passes split the ensemble themselves: at the paper's 100 datasets x
+    10,000 points (depth 50, width 100) a single pass would hold about 140 GB, more than one GPU has."""
+    ws = [torch.empty(100, 100, 100)] * 50
+    assert D.ensemble_chunk(ws, torch.empty(100, 10_000, 100)) == 8
+    assert D.ensemble_chunk([torch.empty(4, 200, 100)] + ws[:49], torch.empty(4, 10_000, 100)) == 4
+    assert D.ensemble_chunk(ws, torch.empty(100, 1000, 100)) == 80      # the quick profile's one pass
 
 
 def test_table1_is_stored_as_printed():

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..nets.data import gaussian_noise
-from ..theory.dilution import (TABLE1, TABLE3, TableArch, block_dilution, datasets_per_pass, init_weights, metrics,
+from ..theory.dilution import (TABLE1, TABLE3, TableArch, block_dilution, init_weights, metrics,
                                table3_network, undiluted_rate)
 
 
@@ -25,10 +25,9 @@ def table1(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generato
     nonlinearity layer's pre-activation st. dev. and sign diversity), ``sign_all`` (per dataset),
     ``paper`` (the printed row as floats, or None) -- and per row the layer profiles
     ``(mean GSC(l, 0) per layer, layer kinds, mean st. dev., mean sign diversity)``. ``chunk``
-    defaults to :func:`datasets_per_pass`."""
+    defaults to :func:`~lib.theory.dilution.ensemble_chunk`."""
     from tqdm import tqdm
 
-    chunk = chunk or datasets_per_pass(n_points, d, depth)
     summary, profiles = {}, {}
     for key in tqdm(list(rows), desc="Table 1 rows", disable=not progress, leave=False, mininterval=2.0):
         arch = TableArch(*key, depth=depth, d=d)
@@ -59,10 +58,7 @@ def table3(*, depth: int, d: int, n_datasets: int, n_points: int, generator: tor
         arch, ws, sk = table3_network(*key, depth=depth, d=d, E=n_datasets, generator=generator, device=device, dtype=dtype)
         x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
         gsc = metrics(arch, ws, sk, x, y, chunk=chunk)["gsc"][:, 0].double().cpu().numpy()
-        step = chunk or n_datasets
-        bd = [block_dilution(arch, [w[i:i + step] for w in ws], [s_[i:i + step] for s_ in sk], x[i:i + step], y[i:i + step])
-              for i in range(0, n_datasets, step)]
-        bd = {k: np.concatenate([b[k] for b in bd]) for k in bd[0]}
+        bd = block_dilution(arch, ws, sk, x, y, chunk=chunk)
         und = undiluted_rate(bd["r_block"], bd["k"])
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = np.where(und.min(-1) > 0, np.log10(np.where(und > 0, und, 1.0)).sum(-1), np.nan)

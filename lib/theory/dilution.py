@@ -153,18 +153,29 @@ def forward(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor):
     return layers, kinds, pre, blocks
 
 
+def ensemble_chunk(ws: list[Tensor], x: Tensor) -> int:
+    """Networks per pass of :func:`metrics` / :func:`block_dilution` for the ensemble ``ws`` on data
+    ``x`` ``(E, n, d)``: :func:`datasets_per_pass` at its widest layer and its number of layers."""
+    return datasets_per_pass(x.shape[1], max(max(w.shape[-2:]) for w in ws), len(ws))
+
+
+def _by_networks(ws: list[Tensor], skips: list[Tensor], x: Tensor, y: Tensor, chunk: int):
+    """Slices of ``chunk`` networks (with their datasets) of an ensemble, for the passes above."""
+    for i in range(0, x.shape[0], chunk):
+        yield [w[i:i + chunk] for w in ws], [k[i:i + chunk] for k in skips], x[i:i + chunk], y[i:i + chunk]
+
+
 def metrics(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y: Tensor, *,
             chunk: int | None = None) -> dict[str, Tensor]:
     """§I.2 metrics for every network of the ensemble: ``gsc (E, n_layers)`` in forward order
     (``gsc[:, 0]`` is ``GSC(L, 0)``), ``std`` and ``sign`` ``(E, n_nonlin)``, and the layer kinds.
 
-    Each network sees only its own dataset, so the ensemble can be processed ``chunk`` networks at
-    a time with identical results (the paper's 100 datasets x 10,000 points at depth 50 need about
-    140 GB at once)."""
-    E = x.shape[0]
-    if chunk is not None and chunk < E:
-        parts = [metrics(arch, [w[i:i + chunk] for w in ws], [k[i:i + chunk] for k in skips], x[i:i + chunk], y[i:i + chunk])
-                 for i in range(0, E, chunk)]
+    Each network sees only its own dataset, so the ensemble is processed ``chunk`` networks at a
+    time with identical results (default :func:`ensemble_chunk`: the paper's 100 datasets x 10,000
+    points at depth 50 need about 140 GB at once)."""
+    chunk = chunk or ensemble_chunk(ws, x)
+    if chunk < x.shape[0]:
+        parts = [metrics(arch, *part, chunk=chunk) for part in _by_networks(ws, skips, x, y, chunk)]
         return {k: (parts[0][k] if k == "kinds" else torch.cat([p_[k] for p_ in parts])) for k in parts[0]}
     x = x.detach().requires_grad_(True)              # so that every layer is part of the graph
     layers, kinds, pre, _ = forward(arch, ws, skips, x)
@@ -386,11 +397,14 @@ def gsc_comparable(key: tuple, n_datasets: int, n_points: int) -> bool:
 
 
 def table1_cell(q: dict, key: tuple, n_datasets: int, n_points: int, k: float, column: str, *,
-                printed: str | None = None, outcome: str = "confirmed", correction: str = "", paper_says: str = "") -> dict:
+                printed: str | None = None, outcome: str = "confirmed", correction: str = "", paper_says: str = "",
+                resolve_below: float | None = None) -> dict:
     """One cell of :func:`table1_comparison`: ``q`` is the chapter's summary of row ``key``.
     ``printed`` replaces the paper's printed text by a corrected reading (e.g. ``"0.997"`` for a
     printed ``"9.97"``), compared by the same rule; ``outcome`` is the cell's declared verdict and
-    ``paper_says`` the paper's row as printed (required by :func:`lib.check_table` for "not reproduced")."""
+    ``paper_says`` the paper's row as printed (required by :func:`lib.check_table` for "not reproduced").
+    ``resolve_below``: the declared verdict needs a tolerance of at most this (log units for the GSC);
+    a less precise run, which could not tell it from agreement, records the cell as not resolved."""
     col = TABLE1_COLUMNS.index(column)
     paper_text = TABLE1[key][col]
     text = printed or paper_text
@@ -416,6 +430,9 @@ def table1_cell(q: dict, key: tuple, n_datasets: int, n_points: int, k: float, c
             bias = sign_diversity_bias(max(ref, val), n_points)
             tol += bias
             note += f" + estimator bias bound {bias:.2g}"
+    if resolve_below is not None and tol > resolve_below:
+        resolved = False
+        note += f"; the declared verdict needs a tolerance below {resolve_below:g}"
     if printed:
         note = f"compared with {printed} ({correction}); " + note
     return {"cells": f"{'/'.join(key)}: {column}", "measured": val, "expected": ref, "tol": tol,
@@ -486,15 +503,21 @@ def table1_combined(measured: dict, n_datasets: int, p: float = 1e-3) -> dict[st
 
 # --- dilution block by block (§7, Fig. 3) and the dynamical-systems ResNets (§B.1.2, Table 3) --
 
-def block_dilution(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y: Tensor) -> dict[str, np.ndarray]:
+def block_dilution(arch: TableArch, ws: list[Tensor], skips: list[Tensor], x: Tensor, y: Tensor, *,
+                   chunk: int | None = None) -> dict[str, np.ndarray]:
     """Per residual block of every network (§7, Fig. 3), from one forward pass and vector-Jacobian
     products with the dot-product error ``f_0 = f_1·y``, quadratic means over each dataset:
     the dilution ``k_b = Q‖s_b(v)‖/Q‖ρ_b(v)‖``, the branch's rate ``r_b = Q‖gR‖Q‖v‖/(Q‖ρ‖Q‖g‖)``
     (``g`` the gradient arriving at the block's output, ``R`` the branch Jacobian), the block's
     measured rate ``r_f`` and Theorem 3's exact prediction ``diluted_rate(r_b, k_b)``. Returns
-    arrays ``(E, blocks)`` in forward order (block 0 is the lowest), float64 on the CPU."""
+    arrays ``(E, blocks)`` in forward order (block 0 is the lowest), float64 on the CPU; ``chunk``
+    networks per pass (default :func:`ensemble_chunk`), as in :func:`metrics`."""
     if arch.skip == "none":
         raise ValueError("block_dilution needs a ResNet (skip 'identity' or 'gaussian')")
+    chunk = chunk or ensemble_chunk(ws, x)
+    if chunk < x.shape[0]:
+        parts = [block_dilution(arch, *part, chunk=chunk) for part in _by_networks(ws, skips, x, y, chunk)]
+        return {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
     xg = x.detach().clone().requires_grad_(True)
     layers, kinds, _, blocks = forward(arch, ws, skips, xg)
     f0 = (layers[-1] * y).sum(-1)
