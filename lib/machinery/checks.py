@@ -412,22 +412,25 @@ def remaining_error(measured: Any, se: Any, paper: Any, model: Any, *, miss_k: f
             "se_log": se_log, "k": k}
 
 
-def check_remaining(claim: str, source: str, statement: str, rem: dict, *, what: str, model: str) -> Record:
+def check_remaining(claim: str, source: str | None = None, statement: str | None = None, rem: dict | None = None, *,
+                    what: str, model: str) -> Record:
     """Record a :func:`remaining_error` comparison as one claim: the model's log error in every
     moment where the paper misses, within a quarter of the paper's log error plus the
     measurement's noise. Where the paper misses nowhere by more than 4 s.e. there is no error to
     explain at this precision: the claim is *not resolved at this scale* (a comparison over no
     moments would pass vacuously). Prints one summary line."""
+    _require(claim, rem=rem)
+    # stated in the text (no source or statement here) or in the call; check() refuses both and neither
+    stated = {} if source is None and statement is None else dict(source=source, statement=statement, kind="statistical")
     n = len(rem["left"])
     if n == 0:
         print(f"the paper misses by > 4 s.e. in none of the {what}: nothing for {model} to explain at this precision")
-        return check(claim=claim, source=source, statement=statement, measured=0, expected=0, tol=0.0, kind="statistical",
-                     outcome=NOT_RESOLVED, se=0.0, note=f"no {what} where the paper misses by > 4 s.e. (measured: their number)")
+        return check(claim=claim, **stated, measured=0, expected=0, tol=0.0, outcome=NOT_RESOLVED, se=0.0,
+                     note=f"no {what} where the paper misses by > 4 s.e. (measured: their number)")
     frac = rem["fraction"]
     print(f"{n} {what} where the paper misses by > 4 s.e.; fraction of its log error left by {model}: "
           f"max {frac.max():.3f}, median {np.median(frac):.3f}")
-    return check(claim=claim, source=source, statement=statement, measured=rem["left"], expected=0.0, tol=rem["allow"],
-                 se=rem["se_log"], kind="statistical",
+    return check(claim=claim, **stated, measured=rem["left"], expected=0.0, tol=rem["allow"], se=rem["se_log"],
                  note=f"{n} {what}; tolerance 0.25 |log(measured/paper)| + {rem['k']:.2f} s.e. (log scale, family-wise 1e-3); "
                       f"median remaining fraction {np.median(frac):.3f}")
 
