@@ -360,3 +360,41 @@ def test_table1_pass_summarises_each_row_over_datasets():
     assert th["sign_all"].shape == (5,) and math.isclose(th["sign"], th["sign_all"].mean())
     gsc_profile, kinds, _, _ = prof[rows[1]]
     assert len(gsc_profile) == len(kinds) and math.isclose(gsc_profile[0], th["gsc"], rel_tol=1e-12)
+
+
+def _tiny_task(n=60, d_in=8):
+    X = torch.randn(n, d_in, generator=g(3), dtype=DT)
+    return X, (X[:, 0] > 0).long() + 2 * (X[:, 1] > 0).long()
+
+
+def test_train_tracked_without_steps_is_its_own_taylor_expansion():
+    """lr = 0: the weights never move, so every first-order expansion around them is exact (each
+    cut's error equals the network's) and no layer contributes a residual term (effective depth 0)."""
+    from lib.experiments import effective_depth as ED
+
+    X, y = _tiny_task()
+    arch = D.TableArch("tanh", "layer", depth=5, d=8, d_in=8, d_out=4)
+    r = ED.train_tracked(arch, X, y, n_nets=3, epochs=1, lr=0.0, batch=20, generator=g(4), n_classes=4)
+    assert r["n_lin"] == 5 and len(r["taylor"]) == 5 and r["err"].shape == (3,)
+    for cut, e in r["taylor"].items():
+        np.testing.assert_array_equal(e, r["err"])
+    assert (r["eff"] == 0).all()
+
+
+def test_train_tracked_learns_and_keeps_its_lowest_layer_exact():
+    """With steps the net trains (error below chance), its expansion with only the lowest linear
+    layer below the cut is the net itself (§G keeps that layer exact), and the effective depth is
+    between 1 and the number of linear layers; a ResNet's cuts sit after its skips."""
+    from lib.experiments import effective_depth as ED
+
+    X, y = _tiny_task()
+    arch = D.TableArch("tanh", "layer", depth=5, d=8, d_in=8, d_out=4)
+    r = ED.train_tracked(arch, X, y, n_nets=2, epochs=30, lr=0.1, batch=20, generator=g(5), n_classes=4)
+    assert (r["err"] < 0.5).all()
+    cuts, below = ED.linear_layers_below(r)
+    assert below == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(r["taylor"][cuts[0]], r["err"])
+    assert ((r["eff"] >= 1) & (r["eff"] <= r["n_lin"])).all()
+    res = D.TableArch("tanh", "layer", skip="identity", depth=5, d=8, d_in=8)
+    rr = ED.train_tracked(res, X, y, n_nets=2, epochs=2, lr=0.1, batch=20, generator=g(6), n_classes=4)
+    assert all(rr["ops"][c - 1][0] == "skip" for c in rr["taylor"])
