@@ -20,7 +20,7 @@ _SPECS = (
         title="Preliminaries: plain and residual networks, variance, qm norm, GSC",
         paper="shared background (He et al. 2015; Balduzzi et al. 2017; Philipp et al. 2018)",
         dtype="float64",
-        paper_runtime="11 s on one H200 GPU (2026-11-23); over 10 minutes on a 2-core CPU",
+        paper_runtime="11 s alone on one H200 GPU (2026-11-23); 17 s and 25 s sharing it with other chapters (2026-12-04, seeds 0 and 851); over 10 minutes on a 2-core CPU",
         quick_s=23, gpu_quick_s=6,
         knobs=(
             Knob("depth", int, 20, 50, "blocks after the stem", low=1, high=1000),
@@ -54,7 +54,7 @@ _SPECS = (
         title="Littwin & Wolf: residual nets as dynamic ensembles (path weights, Legendre asymptotics, spin glasses)",
         paper="Littwin & Wolf 2016, The loss surface of residual networks: ensembles and the role of batch normalization",
         dtype="float64",
-        paper_runtime="83 s on one H200 GPU (2026-11-23)",
+        paper_runtime="83 s alone on one H200 GPU (2026-11-23); 98 s and 114 s sharing it with other chapters (2026-12-04, seeds 0 and 851)",
         quick_s=30, gpu_quick_s=20,
         knobs=(
             Knob("p_max", int, 100_000, 1_000_000, "largest depth p of the exact-vs-asymptotic comparisons", low=100, high=10**7),
@@ -69,7 +69,7 @@ _SPECS = (
         title="Balduzzi et al.: the shattered gradients problem (path sums and the covariance of gradients)",
         paper="Balduzzi, Frean, Leary, Lewis, Ma & McWilliams 2017, The shattered gradients problem (ICML)",
         dtype="float32",
-        paper_runtime="49 s on one H200 GPU with dataset=digits (2026-11-23); Fig. 5c on CIFAR-10 not timed",
+        paper_runtime="49 s alone on one H200 GPU with dataset=digits (2026-11-23); 82 s and 104 s sharing it with other chapters (2026-12-04, seeds 0 and 851); Fig. 5c on CIFAR-10 not timed",
         quick_s=60, gpu_quick_s=20,
         knobs=(
             Knob("width", int, 128, 200, "units per hidden layer N (the paper: 200 in Figs. 1-2, 100 in Fig. 3)", low=8, high=4096),
@@ -86,7 +86,7 @@ _SPECS = (
         title="Philipp et al.: gradients explode, the GSC and the dilution theorem",
         paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
         dtype="float32",
-        paper_runtime="not timed: the first H200 run ran out of GPU memory in Table 1 (now processed in chunks of datasets, untested on a GPU); about 8 minutes for Table 1 alone at the measured 74,000 points/s",
+        paper_runtime="not timed to its end: on one H200 (2026-12-04) Table 1 at the paper's scale took 35 s; one run stopped at the batch-norm GSC check (its verdicts are now declared from that run's data), two more (seeds 0 and 851) ran out of GPU memory in a pass that was not split into chunks (now split); the rest of the profile has not run on a GPU",
         quick_s=185, gpu_quick_s=37,
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
