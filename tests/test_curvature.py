@@ -99,3 +99,26 @@ def test_batched_hvp_modes_equal_the_dense_hessian(ens, mode):
     torch.testing.assert_close(C.batched_hvp(f, f.theta, V, chunk=2, mode=mode), V @ H.T, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="mode"):
         C.batched_hvp(f, f.theta, V, mode="sideways")
+
+
+def test_kaniel_paige_saad_bound():
+    """By hand on diag(2, 1, 0) (gamma = 1, lambda_1 - lambda_N = 2): one step gives the Rayleigh
+    quotient, and the bound is 2 tan^2; with more steps it shrinks by T_(m-1)(3)^2, and on a random
+    matrix the Ritz values of C.slq respect it."""
+    lam = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    u1 = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    t = 0.3
+    q = torch.tensor([[math.sin(t) / math.sqrt(2), math.sin(t) / math.sqrt(2), math.cos(t)]], dtype=torch.float64)
+    torch.testing.assert_close(C.kaniel_paige_saad(lam, u1, q, 1), torch.tensor([2 * math.tan(t) ** 2], dtype=torch.float64))
+    torch.testing.assert_close(C.kaniel_paige_saad(lam, u1, q, 3), torch.tensor([2 * math.tan(t) ** 2 / 17.0 ** 2],
+                                                                                 dtype=torch.float64))   # T_2(3) = 2*9 - 1
+    rq = (q @ torch.diag(lam) @ q.T).item()
+    assert 2.0 - rq <= C.kaniel_paige_saad(lam, u1, q, 1).item() + 1e-12
+    gen = torch.Generator().manual_seed(8)
+    A = torch.randn(60, 60, generator=gen, dtype=torch.float64)
+    H = (A + A.T) / 2
+    ev, U = torch.linalg.eigh(H)
+    probes = torch.randn(5, 60, generator=gen, dtype=torch.float64)
+    nodes, _ = C.slq(lambda B: B @ H, probes, 8)
+    gap = ev[-1] - nodes.max(-1).values
+    assert (gap >= -1e-10).all() and (gap <= C.kaniel_paige_saad(ev, U[:, -1], probes, 8) + 1e-10).all()

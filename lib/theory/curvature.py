@@ -206,3 +206,18 @@ def slq(matvec: Callable[[Tensor], Tensor], probes: Tensor, steps: int) -> tuple
     weights ``(P, m)``; the weights of each probe sum to 1."""
     alpha, beta = lanczos(matvec, probes, steps)
     return gauss_quadrature(alpha, beta)
+
+
+def kaniel_paige_saad(eigenvalues: Tensor, top_vector: Tensor, probes: Tensor, steps: int) -> Tensor:
+    """The Kaniel-Paige-Saad bound (Saad 1980, Thm 1; Golub & Van Loan §10.1.5) on how far the
+    largest Ritz value ``θ₁`` of ``steps`` Lanczos steps from each probe ``q`` (rows of ``probes``,
+    ``(P, N)``) can sit below the largest eigenvalue ``λ₁`` of a symmetric matrix with ascending
+    ``eigenvalues`` and top unit eigenvector ``top_vector``:
+    ``λ₁ - θ₁ ≤ (λ₁ - λ_N) (tan∠(q, u₁) / T_{m-1}(1 + 2γ))²`` with ``γ = (λ₁ - λ₂)/(λ₂ - λ_N)`` and
+    ``T_k`` the Chebyshev polynomial (``cosh(k arccosh x)`` for ``x ≥ 1``). Returns ``(P,)``."""
+    lam = eigenvalues
+    gamma = ((lam[-1] - lam[-2]) / (lam[-2] - lam[0])).item()
+    cos = ((probes / probes.norm(dim=-1, keepdim=True)) @ top_vector).abs()
+    tan2 = (1 - cos ** 2) / cos ** 2
+    cheb = math.cosh((steps - 1) * math.acosh(1 + 2 * gamma))
+    return (lam[-1] - lam[0]) * tan2 / cheb ** 2
