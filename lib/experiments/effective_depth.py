@@ -6,7 +6,6 @@ Taylor expansion around the initial weights. The networks, the programme and the
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -65,7 +64,8 @@ def train_tracked(arch: TableArch, X: Tensor, y: Tensor, *, n_nets: int, epochs:
         taylor = {cut: (taylor_output(arch, ops, ws0, ws, Xe, cut)[..., :n_classes].argmax(-1) != y).float().mean(-1).cpu().numpy()
                   for cut in cuts}
     tot = torch.stack([c for c in C if c is not None]).max(0).values                    # (E, λ): the largest over layers
-    eff = np.array([int(nz.max()) if len(nz := (t_ > eps).nonzero()) else 0 for t_ in tot])
+    lam = torch.arange(tot.shape[-1], device=tot.device)
+    eff = torch.where(tot > eps, lam, 0).max(-1).values.cpu().numpy()                   # the largest λ above eps, else 0
     return dict(err=err.cpu().numpy(), taylor=taylor, eff=eff, n_lin=sum(islin), ops=ops)
 
 

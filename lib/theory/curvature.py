@@ -214,10 +214,11 @@ def kaniel_paige_saad(eigenvalues: Tensor, top_vector: Tensor, probes: Tensor, s
     ``(P, N)``) can sit below the largest eigenvalue ``λ₁`` of a symmetric matrix with ascending
     ``eigenvalues`` and top unit eigenvector ``top_vector``:
     ``λ₁ - θ₁ ≤ (λ₁ - λ_N) (tan∠(q, u₁) / T_{m-1}(1 + 2γ))²`` with ``γ = (λ₁ - λ₂)/(λ₂ - λ_N)`` and
-    ``T_k`` the Chebyshev polynomial (``cosh(k arccosh x)`` for ``x ≥ 1``). Returns ``(P,)``."""
+    ``T_k`` the Chebyshev polynomial (:func:`scipy.special.eval_chebyt`). Returns ``(P,)``."""
+    from scipy.special import eval_chebyt
+
     lam = eigenvalues
     gamma = ((lam[-1] - lam[-2]) / (lam[-2] - lam[0])).item()
     cos = ((probes / probes.norm(dim=-1, keepdim=True)) @ top_vector).abs()
     tan2 = (1 - cos ** 2) / cos ** 2
-    cheb = math.cosh((steps - 1) * math.acosh(1 + 2 * gamma))
-    return (lam[-1] - lam[0]) * tan2 / cheb ** 2
+    return (lam[-1] - lam[0]) * tan2 / float(eval_chebyt(steps - 1, 1 + 2 * gamma)) ** 2
