@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     mu.add_argument("--seed", type=int, default=0, help="seed of every job (default 0)")
     mu.add_argument("--workers", type=int, default=None, help="workers of the local cluster (default: one per core)")
     mu.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler instead of a local cluster")
+    mu.add_argument("--stop-early", action="store_true",
+                    help="end each chapter once every claim its mutation declares is recorded (faster; the report then "
+                         "lists only the claims turned red up to there)")
+    mu.add_argument("--ci", action="store_true", help="the CI subset: one early-stopping mutation per chapter (mutations.CI)")
     mu.add_argument("--no-progress", action="store_true", help="no progress bar")
     b = sub.add_parser("bench", help="benchmark the hot paths (ratios), write _build/bench/report.{json,md}")
     b.add_argument("--device", default="auto", help="auto (CUDA when present, plus CPU), cpu or cuda")
@@ -91,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         from .machinery import mutations
 
         try:
-            rep = mutations.run(args.chapters or None, args.mutations.split(",") if args.mutations else None, seed=args.seed,
-                                workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+            names = args.mutations.split(",") if args.mutations else (list(mutations.CI) if args.ci else None)
+            rep = mutations.run(args.chapters or None, names, seed=args.seed, workers=args.workers,
+                                scheduler=args.scheduler, progress=not args.no_progress, stop_early=args.stop_early or args.ci)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -290,11 +290,28 @@ def _record_only() -> bool:
     return bool(os.environ.get("BOOK_MUTATION", "").strip()) or paths_only()
 
 
+STOP_ENV = "BOOK_STOP_AFTER"
+
+
+class StopAfterClaims(Exception):
+    """Raised once every claim named by ``BOOK_STOP_AFTER`` has a record: a mutation run that only
+    needs those claims (``python -m lib mutate --stop-early``) ends the chapter there."""
+
+
+def claim_matches(claim: str, pattern: str) -> bool:
+    """``pattern`` is a claim id, or a prefix ending in ``*`` (the ids a chapter makes in a loop)."""
+    return claim.startswith(pattern[:-1]) if pattern.endswith("*") else claim == pattern
+
+
 def _keep(recs: list[Record]) -> None:
     run = _state["run"]
     ids = {r["claim"] for r in recs}
     _state["records"] = [r for r in _state["records"] if r["claim"] not in ids] + list(recs)
     _write(run.chapter, _state["records"])
+    wanted = [w for w in os.environ.get(STOP_ENV, "").split(",") if w.strip()]
+    if wanted and all(any(claim_matches(r["claim"], w) or claim_matches(r.get("table") or "", w) for r in _state["records"])
+                      for w in wanted):
+        raise StopAfterClaims(f"{STOP_ENV}: every claim it names ({', '.join(wanted)}) is recorded; the chapter stops here")
 
 
 def _declared(claim: str, source: str | None, statement: str | None, kind: str | None, *,

@@ -28,8 +28,13 @@ import json
 import os
 import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .checks import STOP_ENV, claim_matches
 
 ENV = "BOOK_MUTATION"
 
@@ -44,16 +49,40 @@ class Mutation:
     catches: tuple[str, ...]          # claim ids (or reproduced-table ids) that must turn red
 
 
+def _times(x: Any, factor: float) -> Any:
+    return [v * factor for v in x] if isinstance(x, list) else x * factor
+
+
 def _scale(factor: float, index: int | None = None):
     """Multiply a function's result (or element ``index`` of a returned tuple) by ``factor``."""
     def wrap(f):
         def g(*a, **kw):
             out = f(*a, **kw)
             if index is None:
-                return out * factor
+                return _times(out, factor)
             out = list(out)
-            out[index] = out[index] * factor
+            out[index] = _times(out[index], factor)
             return tuple(out)
+        return g
+    return wrap
+
+
+def _then(post: Callable[..., Any]):
+    """Pass the function's result through ``post(result, *args, **kwargs)``: an error of a stated
+    form in what the function returns (a count off by one, a law the paper predicts, a drift)."""
+    def wrap(f):
+        def g(*a, **kw):
+            return post(f(*a, **kw), *a, **kw)
+        return g
+    return wrap
+
+
+def _before(pre: Callable[..., tuple[tuple, dict]]):
+    """Change the arguments before the call: ``pre(*args, **kwargs)`` returns ``(args, kwargs)``."""
+    def wrap(f):
+        def g(*a, **kw):
+            a, kw = pre(*a, **kw)
+            return f(*a, **kw)
         return g
     return wrap
 
@@ -83,6 +112,95 @@ def _without(keyword: str):
     return wrap
 
 
+# --- the stated errors some mutations make (named, so that the report can say what they do) ---------------
+
+def _one_more_length_one_path(counts: dict, *a, **kw) -> dict:
+    return {r: c + (r == 1) for r, c in counts.items()}
+
+
+def _lose_one_path(paths: dict, *a, **kw) -> dict:
+    out = {r: dict(g) for r, g in paths.items()}
+    g = out[min(out)]
+    t = next(iter(g))
+    g[t] = list(g[t])[:-1]
+    return out
+
+
+def _minus_r0_term(value, p, x, *a, **kw):
+    return value - ((x + 1) / 2) ** p          # (1-y)^p times this is the r = 0 term, 1, of Eq. 39's sum
+
+
+def _plus(shift: float):
+    return lambda value, *a, **kw: value + shift
+
+
+def _next_index(r: int, p: int, *a, **kw) -> int:
+    return r + 1 if r < p else r - 1
+
+
+def _beta_times(factor: float):
+    return lambda p, beta, *a, **kw: ((p, beta * factor, *a), kw)
+
+
+def _widen_as_p_pow(extra: float):
+    def post(band, p, *a, **kw):
+        lo, hi = band
+        c, half = (lo + hi) / 2, (hi - lo) / 2 * (p / 1000) ** extra
+        return int(round(c - half)), int(round(c + half))
+    return post
+
+
+def _alternating(rel: float):
+    return lambda out, *a, **kw: out * (1 + rel * (-1.0) ** np.arange(len(out)))
+
+
+def _stream_as_recursion(out, *a, **kw):
+    second, sig2 = out
+    return second[0] + np.arange(len(second)), sig2
+
+
+def _sigma_drift(per_layer: float):
+    return lambda out, *a, **kw: (out[0], out[1] * (1 + per_layer) ** np.arange(len(out[1])))
+
+
+def _output_quadratic_in_scales(out, model, *a, **kw):
+    return out * (1 + 1e-3 * model.lam.pow(2).sum(1))[:, None, None]
+
+
+def _frozen_if_stored(model, x, live=True):
+    return (model, x), {"live": False if hasattr(model, "frozen") else live}
+
+
+def _training_as_paper(res, *a, **kw):
+    from dataclasses import replace
+    epochs = np.arange(len(res.lam)).reshape(-1, *([1] * (res.lam.ndim - 1)))
+    steps = np.arange(len(res.weight_norm)).reshape(-1, *([1] * (res.weight_norm.ndim - 1)))
+    return replace(res, lam=1 + 0.1 * epochs + 0 * res.lam, weight_norm=res.weight_norm[:1] * 1.01 ** steps)
+
+
+def _relu_offset(out, name, z, *a, **kw):
+    return out + 1e-3 if name == "relu" else out
+
+
+def _exponent_off(delta: float):
+    def post(out, *a, **kw):
+        from ..theory import dominant_flow
+        return out[0] + delta, dominant_flow.max_error(out[0] + delta)[0]
+    return post
+
+
+def _depends_on_sigma_v(out, *a, **kw):
+    return out * (1 + 1e-2 * math.log10(kw.get("sigma_v", 1.0)))
+
+
+def _residual_swapped(*a, **kw):
+    return a, {**kw, "residual": not kw.get("residual", True)}
+
+
+def _scale_dict(factor: float):
+    return lambda d, *a, **kw: {k: v * factor for k, v in d.items()}
+
+
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("diluted-rate-2pct", "dilution-theorem", "lib.theory.dilution.diluted_rate", _scale(1.02),
              "a 2% error in Theorem 3's exact diluted rate", ("thm3-monte-carlo", "thm3-first-order")),
@@ -100,7 +218,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "a 40% bias in every Skilling moment estimate, above the 13-23% the unbiasedness check resolves",
              ("skilling-unbiased", "skilling-even-odd")),
     Mutation("xi-moments-low", "legendre-asymptotics", "lib.theory.spin_glass.xi_second_moments", _scale(0.9),
-             "E[xi^2] 10% low in Lemma 2's enumeration", ("lemma2-tight",)),
+             "E[xi^2] 10% low in Lemma 2's enumeration", ("lemma2-tight", "lemma2-bounds")),
     Mutation("resnet-variance-5pct", "path-sum-covariance", "lib.theory.path_sums.resnet_moments", _scale(1.05, index=0),
              "a 5% error in the resnet variance of Theorem 2 and §3.3", ("alpha-rescaling-variance", "thm2-variance-real")),
     Mutation("bn-coactive-quarter", "path-sum-covariance", "lib.theory.shattering.bn_coactive_probability", _constant(0.25),
@@ -118,7 +236,136 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "a 5% error in the exponential rate of Thm 2's fixed band", ("thm2-band-rate",)),
     Mutation("phi-1pct", "noise-stability", "lib.theory.dominant_flow.phi", _scale(1.01),
              "a 1% error in the closed form of P[|X| > |Y|] (App. E, Eq. 14)", ("phi-closed-form", "phi-monte-carlo")),
+    # --- preliminaries ------------------------------------------------------------------------------
+    Mutation("he-variance-5pct", "preliminaries", "lib.nets.models.Net._init_weight", _scale(1.05 ** 0.5),
+             "every initial weight variance 5% high (He's 2/n read as 2.1/n)",
+             ("plain-he-second-moment", "res-one-step-*", "res-first-block-doubles")),
+    Mutation("qm-svd-1pct", "preliminaries", "lib.theory.measure.qm_norm_svd", _scale(1.01),
+             "a 1% error in the qm norm computed from the singular values", ("qm-frobenius",)),
+    Mutation("relu-not-homogeneous", "preliminaries", "lib.nets.models.activation", _then(_relu_offset),
+             "the ReLU shifted up by 1e-3, so that a ReLU net is no longer positively homogeneous",
+             ("rescale-same-function", "rescale-gradients-change", "gsc-rescaling-invariance")),
+    # --- legendre-asymptotics ---------------------------------------------------------------------
+    Mutation("path-count-off-by-one", "legendre-asymptotics", "lib.theory.spin_glass.paths_by_network",
+             _then(_one_more_length_one_path), "one path too many of length 1 in the network's count (Eq. 9)",
+             ("path-counts",)),
+    Mutation("labelled-paths-lose-one", "legendre-asymptotics", "lib.theory.spin_glass.labelled_paths",
+             _then(_lose_one_path), "one path lost when the paths are grouped by their weight values (Lemma 1)",
+             ("lemma1-reindexing", "lemma1-uniform-counts")),
+    Mutation("xi-moments-independent", "legendre-asymptotics", "lib.theory.spin_glass.xi_second_moments",
+             _without("cov"), "the inputs' covariance ignored, as if A1 (independent inputs) held",
+             ("lemma2-dependent-inputs",)),
+    Mutation("legendre-minus-r0-term", "legendre-asymptotics", "lib.theory.spin_glass.legendre_exact",
+             _then(_minus_r0_term), "the Legendre side of Eq. 39 short by exactly the r = 0 term (the paper's sum made right)",
+             ("legendre-identity", "legendre-identity-range", "normalisation-main-text")),
+    Mutation("log-legendre-1e-9", "legendre-asymptotics", "lib.theory.spin_glass.log_legendre", _scale(1 + 1e-9),
+             "a relative error of 1e-9 in log P_p(x), a thousand times the check's tolerance", ("log-legendre-vs-mpmath",)),
+    Mutation("asymptotic-prefactor-0.1pct", "legendre-asymptotics", "lib.theory.spin_glass.log_legendre_asymptotic",
+             _then(_plus(1e-3)), "a 0.1% error in the prefactor of the large-p form (its error no longer decays as 1/p)",
+             ("legendre-asymptotic-rate",)),
+    Mutation("mode-closed-form-next", "legendre-asymptotics", "lib.theory.spin_glass.argmax_eps_closed_form",
+             _then(_next_index), "Thm 1's closed-form mode off by one path length", ("thm1-mode-closed-form",)),
+    Mutation("eps-beta-30pct", "legendre-asymptotics", "lib.theory.spin_glass.log_eps", _before(_beta_times(1.3)),
+             "the weights eps_r computed at 1.3 beta (a 30% error in the skip scale)",
+             ("thm1-rate", "thm2-fixed-band", "lemma4-every-depth", "lemma4-extreme-scales")),
+    Mutation("band-width-p055", "legendre-asymptotics", "lib.theory.spin_glass.narrowest_band", _then(_widen_as_p_pow(0.05)),
+             "a 99% band that widens as p^0.55 instead of sqrt(p) (26% wider at p = 1e5 than at 1e3)", ("thm2-band-width",)),
+    Mutation("ensemble-variance-5pct", "legendre-asymptotics", "lib.theory.spin_glass.ensemble_variance",
+             _scale(1.05, index=0), "a 5% error in the Monte Carlo E[H^2] of Eq. 30", ("eq30-variance",)),
+    Mutation("theta-of-ratio-1pct", "legendre-asymptotics", "lib.theory.spin_glass.theta_of_ratio", _scale(1.01),
+             "a 1% error in Thm 5's one-variable form h(t)", ("thm5-reduction", "thm5-monotone")),
+    Mutation("theta-k-1e-6", "legendre-asymptotics", "lib.theory.spin_glass.theta_k", _scale(1 + 1e-6),
+             "a relative error of 1e-6 in theta_k, a hundred times the tolerance of Thm 5's maximum",
+             ("thm5-maximum", "thm5-reduction")),
+    Mutation("complexity-jitter-1e-6", "legendre-asymptotics", "lib.theory.spin_glass.complexity_against_beta",
+             _then(_alternating(1e-6)), "an alternating relative error of 1e-6 along Fig. 1(f)'s curve (an unconverged "
+             "evaluation), far above the curve's smallest step", ("fig1f-complexity-grows",)),
+    Mutation("bn-stream-paper-recursion", "legendre-asymptotics", "lib.experiments.bn_resnet.bn_stream",
+             _then(_stream_as_recursion), "the stream's second moment as §4.1's recursion says (+1 per layer)",
+             ("bn-recursion-plus-one", "bn-recursion-standard")),
+    Mutation("bn-sigma-drift", "legendre-asymptotics", "lib.experiments.bn_resnet.bn_stream", _then(_sigma_drift(-0.05)),
+             "sigma_l^2 drifting down by 5% per layer", ("bn-sigma-grows",)),
+    Mutation("bn-output-not-homogeneous", "legendre-asymptotics", "lib.experiments.bn_resnet.BNResNet.forward",
+             _then(_output_quadratic_in_scales), "the output multiplied by 1 + 1e-3 sum_l lambda_l^2 (not linear in any lambda_l)",
+             ("thm3-homogeneity", "thm3-first-order", "thm3-2-affine", "thm3-2-first-order")),
+    Mutation("bn-live-frozen", "legendre-asymptotics", "lib.experiments.bn_resnet.BNResNet.forward",
+             _before(_frozen_if_stored), "real batch norm's statistics frozen like the paper's model's",
+             ("thm3-homogeneity-live-bn",)),
+    Mutation("relu-offset-1e-3", "legendre-asymptotics", "torch.relu", _then(lambda out, *a, **kw: out + 1e-3),
+             "the ReLU shifted up by 1e-3 (not positively homogeneous), in Thm 4's two-path net",
+             ("thm4-homogeneity", "thm4-first-order")),
+    Mutation("training-as-paper", "legendre-asymptotics", "lib.experiments.bn_resnet.train_scales", _then(_training_as_paper),
+             "the training as Fig. 1(d-e) show it: every |lambda_l| rising by 0.1 per epoch from 1, the weight norm by 1% per record",
+             ("fig1d-skipped-scales-grow", "fig1e-weight-norm-grows")),
+    # --- early claims, one per chapter, for the CI subset (CI below) --------------------------------
+    Mutation("path-sum-1e-9", "path-sum-covariance", "lib.theory.path_sums.path_sum", _scale(1 + 1e-9),
+             "a relative error of 1e-9 in the path sum by matrix products, 1e4 times float64 round-off",
+             ("pathsum-by-products",)),
+    Mutation("dilution-qm-svd-1pct", "dilution-theorem", "lib.theory.measure.qm_norm_svd", _scale(1.01),
+             "a 1% error in the qm norm computed from the singular values", ("qm-norm-frobenius",)),
+    Mutation("transfer-1e-6", "noise-stability", "lib.nets.convnets.transfer", _then(lambda d, *a, **kw: {k: v * (1 + 1e-6) for k, v in d.items()}),
+             "a relative error of 1e-6 in the transferred weights T(r), far above float64 round-off",
+             ("eq1-equivalence", "eq1-inverse", "eq-gradients")),
+    # --- noise-stability ----------------------------------------------------------------------------
+    Mutation("param-count-off-by-one", "noise-stability", "lib.experiments.equivalence.paper_parameter_count",
+             _then(_plus(1)), "W(N) + B(N) off by one parameter", ("arch-parameter-count",)),
+    Mutation("phi-approx-2pct", "noise-stability", "lib.theory.dominant_flow.phi_approx", _scale(1.02),
+             "a 2% error in Eq. 15's approximation 1/(1 + r^-c)", ("phi-approximation",)),
+    Mutation("best-exponent-off", "noise-stability", "lib.theory.dominant_flow.best_exponent", _then(_exponent_off(0.02)),
+             "the minimax exponent c* found 0.02 from the minimum", ("phi-best-exponent",)),
+    Mutation("q-corrected-5pct", "noise-stability", "lib.theory.dominant_flow.q_corrected", _scale(1.05),
+             "a 5% error in the corrected variance factor p(1 - p^k)/(1 - p)", ("trivial-variance-corrected",)),
+    Mutation("p-prime-corrected", "noise-stability", "lib.theory.dominant_flow.p_prime",
+             _replace_by("lib.theory.dominant_flow.q_corrected"),
+             "the paper's p' replaced by the corrected factor (the paper made right)", ("trivial-variance",)),
+    Mutation("sigma-approx-5pct", "noise-stability", "lib.theory.dominant_flow.sigma_approx", _scale(1.05),
+             "a 5% error in App. D.4.1's approximation of E[sigma]", ("trivial-approximation",)),
+    Mutation("trivial-residual-swapped", "noise-stability", "lib.theory.dominant_flow.trivial_sigma",
+             _before(_residual_swapped), "the residual and the plain flow exchanged in the Monte Carlo",
+             ("trivial-residual-dominant",)),
+    Mutation("sigma-depends-on-sigma-v", "noise-stability", "lib.theory.dominant_flow.trivial_sigma",
+             _then(_depends_on_sigma_v), "sigma moving by 1% per decade of sigma_V (it must not depend on it)",
+             ("trivial-sigma-v",)),
+    Mutation("expected-weight-stats-5pct", "noise-stability", "lib.nets.convnets.expected_weight_stats",
+             _then(_scale_dict(1.05)), "a 5% error in every exact expectation of Table 3's statistics",
+             ("table3-*",)),
 )}
+
+
+#: Claims for which no honest mutation exists, with the reason: (chapter, claim) -> why.
+NO_MUTATION: dict[tuple[str, str], str] = {
+    ("legendre-asymptotics", "thm5-proof-bound"):
+        "both sides are the paper's printed expressions, (1/2) log(p-1) and Eq. 50, evaluated in the cell; no lib "
+        "function stands between them whose error the check could catch",
+}
+
+#: The CI subset (``python -m lib mutate --ci``, run by tests/test_mutations.py): one mutation per chapter
+#: whose declared claims come early in the chapter, run with --stop-early.
+CI = ("qm-svd-1pct", "path-count-off-by-one", "path-sum-1e-9", "dilution-qm-svd-1pct", "skilling-moments-5pct",
+      "transfer-1e-6")
+
+
+def claim_ids(slug: str) -> list[str]:
+    """The claim ids a chapter's source checks: literal ids, and ``prefix*`` for ids made in a loop
+    (``claim=f"res-one-step-{tag}"``)."""
+    import re
+
+    from .checks import ROOT
+
+    src = (ROOT / "book" / f"{slug}.md").read_text()
+    ids = [m.group(2) + ("*" if m.group(1) else "") for m in re.finditer(r'claim=(f?)"([^"{]+)', src)]
+    return list(dict.fromkeys(ids))
+
+
+def coverage(slug: str) -> dict[str, list[str] | str]:
+    """Per claim of chapter ``slug``: the mutations that declare it, else the reason none does
+    (``NO_MUTATION``), else ``""`` (undeclared)."""
+    out: dict[str, list[str] | str] = {}
+    for c in claim_ids(slug):
+        ms = [m.name for m in MUTATIONS.values() if m.chapter == slug and
+              any(d == c or (not c.endswith("*") and claim_matches(c, d)) for d in m.catches)]
+        out[c] = ms or NO_MUTATION.get((slug, c), "")
+    return out
 
 
 def active() -> Mutation | None:
@@ -131,7 +378,7 @@ def active() -> Mutation | None:
     return MUTATIONS[name]
 
 
-_applied: dict[str, tuple[Any, str, Callable]] = {}
+_applied: dict[str, tuple[list[tuple[Any, str]], Any]] = {}
 
 
 def apply(name: str) -> Mutation:
@@ -139,19 +386,44 @@ def apply(name: str) -> Mutation:
     m = MUTATIONS[name]
     if name in _applied:
         return m
-    mod_name, attr = m.target.rsplit(".", 1)
-    mod = importlib.import_module(mod_name)
-    orig = getattr(mod, attr)
-    setattr(mod, attr, m.wrap(orig))
-    _applied[name] = (mod, attr, orig)
+    owner, attr = resolve(m.target)
+    orig = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+    new = m.wrap(orig)
+    # the target's own attribute, and every name a lib module already bound to it with `from x import f`
+    # (lib's layers are imported before the mutation is applied)
+    sites = [(owner, attr)] + [(mod, k) for mn, mod in list(sys.modules.items()) if mn == "lib" or mn.startswith("lib.")
+                               for k, v in list(vars(mod).items()) if v is orig and (mod, k) != (owner, attr)
+                               and not isinstance(orig, types.ModuleType)]
+    for o, k in sites:
+        setattr(o, k, new)
+    _applied[name] = (sites, orig)
     return m
+
+
+def resolve(target: str) -> tuple[Any, str]:
+    """The object that holds ``target``'s last attribute, and that attribute's name: the longest
+    importable module prefix, then attributes (``lib.nets.models.Net._init_weight`` is the
+    method ``_init_weight`` of the class ``Net`` in ``lib.nets.models``)."""
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for a in parts[i:-1]:
+            owner = getattr(owner, a)
+        if not hasattr(owner, parts[-1]):
+            raise AttributeError(f"mutation target {target!r}: {owner!r} has no attribute {parts[-1]!r}")
+        return owner, parts[-1]
+    raise ImportError(f"mutation target {target!r}: no importable module in it")
 
 
 def undo(name: str) -> None:
     """Restore the function that :func:`apply` replaced (for tests)."""
     if name in _applied:
-        mod, attr, orig = _applied.pop(name)
-        setattr(mod, attr, orig)
+        sites, orig = _applied.pop(name)
+        for o, k in sites:
+            setattr(o, k, orig)
 
 
 def apply_from_env() -> Mutation | None:
@@ -168,19 +440,17 @@ def verdicts(m: Mutation, ledger: list[dict]) -> dict[str, str]:
     ``not reached`` (no record: the chapter stopped before it)."""
     out = {}
     for c in m.catches:
-        recs = [r for r in ledger if r["claim"] == c or r.get("table") == c]
+        recs = [r for r in ledger if claim_matches(r["claim"], c) or claim_matches(r.get("table") or "", c)]
         out[c] = "not reached" if not recs else ("caught" if any(r["status"] == "FAILED" for r in recs) else "missed")
     return out
 
 
 def run(slugs: Iterable[str] | None = None, names: Iterable[str] | None = None, *, seed: int = 0,
-        workers: int | None = None, scheduler: str | None = None, progress: bool = True, out=sys.stdout) -> dict:
+        workers: int | None = None, scheduler: str | None = None, progress: bool = True, stop_early: bool = False,
+        out=sys.stdout) -> dict:
     """Run every selected mutation of the selected chapters as its own job on dask.distributed
     (a LocalCluster by default, or the cluster at ``scheduler``), quick profile, ``seed``; write
     and return the report. ``report['ok']`` is False unless every declared claim was caught."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
     from . import chapters, sweep, threads
     from .checks import build_dir
 
@@ -200,31 +470,22 @@ def run(slugs: Iterable[str] | None = None, names: Iterable[str] | None = None, 
     print(f"mutate: {len(todo)} mutation(s) on {scheduler or f'LocalCluster, {workers} worker(s) x {per_job} thread(s)'}",
           file=out, flush=True)
     t0 = time.perf_counter()
-    client, cluster = sweep._client(scheduler, workers, per_job, False)
     rows = []
-    try:
-        futs = {client.submit(sweep.run_job, m.chapter, seed, "quick", {}, per_job, False, {ENV: m.name},
-                              priority=sweep.job_priority(m.chapter), key=f"mutate-{m.name}-{seed}", pure=False): m
-                for m in sorted(todo, key=lambda m: -sweep.job_priority(m.chapter))}
-        bar = tqdm(total=len(futs), desc="mutations", unit="job", disable=not progress, file=sys.stderr)
-        for fut in as_completed(futs):
-            m = futs[fut]
-            try:
-                res = fut.result()
-                ledger, err = res["ledger"], res["error"]
-            except Exception as e:  # the worker died: nothing was reached
-                ledger, err = [], f"{type(e).__name__}: {e}"
-            v = verdicts(m, ledger)
-            red = sorted({r.get("table") or r["claim"] for r in ledger if r["status"] == "FAILED"})
-            rows.append({"mutation": m.name, "chapter": m.chapter, "target": m.target, "size": m.size, "verdicts": v,
-                         "all_red": red, "error": (err or "")[:500]})
-            bar.update(1)
-            bar.write(f"{m.name:<28} {m.chapter:<22} " + ", ".join(f"{c}: {s}" for c, s in v.items()), file=out)
-        bar.close()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+
+    def line(job: dict, res: dict) -> str:
+        m = MUTATIONS[job["env"][ENV]]
+        v = verdicts(m, res["ledger"])
+        red = sorted({r.get("table") or r["claim"] for r in res["ledger"] if r["status"] == "FAILED"})
+        err = "" if "StopAfterClaims" in (res["error"] or "") else (res["error"] or "")
+        rows.append({"mutation": m.name, "chapter": m.chapter, "target": m.target, "size": m.size, "verdicts": v,
+                     "all_red": red, "error": err[:500], "stopped_early": stop_early})
+        return f"{m.name:<28} {m.chapter:<22} " + ", ".join(f"{c}: {s}" for c, s in v.items())
+
+    jobs = [{"slug": m.chapter, "seed": seed, "profile": "quick", "params": {},
+             "env": {ENV: m.name, **({STOP_ENV: ",".join(m.catches)} if stop_early else {})},
+             "key": f"mutate-{m.name}-{seed}"} for m in todo]
+    sweep.dispatch(jobs, scheduler=scheduler, workers=workers, threads=per_job, desc="mutations", progress=progress,
+                   out=out, on_result=line)
     d = build_dir() / "mutations"
     old = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
     if old.get("seed") == seed:    # keep the earlier rows of mutations not run this time (same seed, still declared)
@@ -252,3 +513,21 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['mutation']} | {r['chapter']} | `{r['target']}` | {_cell(r['size'])} | `{c}` | {s} | "
                          + ", ".join(f"`{x}`" for x in r["all_red"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def coverage_markdown() -> str:
+    """Per chapter: how many claims declare a mutation, how many state why none is honest, how many
+    declare nothing yet (named)."""
+    from . import chapters
+
+    lines = ["| chapter | claims | with a mutation | with a reason for none | undeclared |", "| --- | --- | --- | --- | --- |"]
+    for slug in chapters.CHAPTERS:
+        cov = coverage(slug)
+        muts = sum(isinstance(v, list) for v in cov.values())
+        why = sum(isinstance(v, str) and bool(v) for v in cov.values())
+        none = [c for c, v in cov.items() if not v]
+        lines.append(f"| {slug} | {len(cov)} | {muts} | {why} | {len(none)}"
+                     + (": " + ", ".join(f"`{c}`" for c in none) if none else "") + " |")
+    reasons = [f"- `{c}` ({slug}): {why}" for (slug, c), why in NO_MUTATION.items()]
+    return "\n".join(lines + ["", "Claims with no honest mutation, and why:", ""] + reasons) + "\n"
+

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -192,15 +192,55 @@ def _client(scheduler: str | None, workers: int, threads: int, gpu: bool):
     return Client(cluster), cluster
 
 
+def dispatch(jobs: list[dict[str, Any]], *, scheduler: str | None, workers: int, threads: int, gpu: bool = False,
+             desc: str = "jobs", progress: bool = True, out=sys.stdout,
+             on_result: Callable[[dict, dict], str] | None = None) -> list[tuple[dict, dict]]:
+    """Run chapter jobs on dask.distributed: a LocalCluster of ``workers`` processes, or the cluster
+    at ``scheduler``. Each job is a dict with ``slug``, ``seed``, ``profile``, ``params``, ``key`` and
+    optionally ``env`` (extra environment, e.g. a mutation); it runs :func:`run_job` with ``threads``
+    torch threads, longest chapter first. As each finishes, ``on_result(job, result)`` is called and
+    the line it returns is printed above the progress bar. A job whose worker died gets a result with
+    ``ok`` False, no ledger and the exception as its error. Returns every (job, result) in order of
+    completion. The sweep and the mutation run both go through here."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    jobs = sorted(jobs, key=lambda j: -job_priority(j["slug"]))   # submitted longest first: a free worker takes the first
+    client, cluster = _client(scheduler, workers, threads, gpu)
+    done = []
+    try:
+        local_gpus = gpu and not scheduler
+        kw: dict[str, Any] = {"resources": {"GPU": 1}} if gpu else {}
+        futures = {client.submit(run_job, j["slug"], j["seed"], j["profile"], j["params"], threads, local_gpus,
+                                 j.get("env"), priority=job_priority(j["slug"]), key=j["key"], pure=False, **kw): j
+                   for j in jobs}
+        bar = tqdm(total=len(futures), desc=desc, unit="job", disable=not progress, file=sys.stderr)
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as e:  # the worker died, ...: a failed job that reached nothing
+                res = {"chapter": job["slug"], "seed": job["seed"], "profile": job["profile"], "ok": False,
+                       "notebook": None, "ledger": [], "inventory": None, "error": f"{type(e).__name__}: {e}",
+                       "params": {k: repr(v) for k, v in sorted(job["params"].items())}, "wall_s": None, "job_wall_s": None}
+            done.append((job, res))
+            bar.update(1)
+            if on_result is not None:
+                bar.write(on_result(job, res), file=out)
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return done
+
+
 def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile: str = "quick",
         params: dict[str, Any] | None = None, *, workers: int | None = None, scheduler: str | None = None,
         gpu: bool = False, progress: bool = True, out=sys.stdout) -> dict:
     """Run every (chapter, seed) not already finished on Dask, store the results, write and
     return the robustness ledger. ``robustness['ok']`` is False when a job failed or a verdict
     differs between seeds."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
     from . import runner
 
     slugs = list(slugs or chapters.CHAPTERS)
@@ -224,40 +264,23 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
         raise ValueError(f"--workers {workers}: need at least one worker")
     threads = threads_.threads_per_job(workers)
     todo = [(s, seed) for seed in seeds for s in slugs if not _finished(profile, s, seed, params)]
-    todo.sort(key=lambda job: -job_priority(job[0]))   # submitted longest first too: a free worker takes the first task it sees
     done = len(slugs) * len(seeds) - len(todo)
     where = scheduler or f"LocalCluster, {workers} worker(s) x {threads} torch thread(s)"
     print(f"sweep {profile}: {len(slugs)} chapter(s) x {len(seeds)} seed(s); {done} already done, "
           f"{len(todo)} to run on {where}", file=out, flush=True)
     t0 = time.perf_counter()
     if todo:
-        client, cluster = _client(scheduler, workers, threads, gpu)
-        try:
-            local_gpus = gpu and not scheduler
-            kw: dict[str, Any] = {"resources": {"GPU": 1}} if gpu else {}
-            # longest jobs first (by the recorded quick time), so that a long chapter does not start last
-            futures = [client.submit(run_job, slug, seed, profile, params, threads, local_gpus, priority=job_priority(slug),
-                                     key=f"{slug}-seed-{seed}-{profile}", pure=False, **kw) for slug, seed in todo]
-            bar = tqdm(total=len(futures), desc="sweep jobs", unit="job", disable=not progress, file=sys.stderr)
-            for fut in as_completed(futures):
-                try:
-                    res = fut.result()
-                except Exception as e:  # the worker died, ...: record it as a failed job
-                    slug, seed = todo[futures.index(fut)]
-                    res = {"chapter": slug, "seed": seed, "profile": profile, "ok": False, "notebook": None, "ledger": [],
-                           "params": {k: repr(v) for k, v in sorted(params.items())}, "error": f"{type(e).__name__}: {e}",
-                           "wall_s": None, "job_wall_s": None}
-                _store(res)
-                bar.update(1)
-                status = "ok" if res["ok"] else "FAILED"
-                wall = f"{res['wall_s']:8.1f} s" if res.get("wall_s") is not None else "       - s"
-                bar.write(f"{res['chapter']:<24} seed {res['seed']:<5} {status:<7} {wall}"
-                          + (f"   {res['error'].splitlines()[0][:300]}" if res["error"] else ""), file=out)
-            bar.close()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        def line(job: dict, res: dict) -> str:
+            _store(res)
+            status = "ok" if res["ok"] else "FAILED"
+            wall = f"{res['wall_s']:8.1f} s" if res.get("wall_s") is not None else "       - s"
+            return (f"{res['chapter']:<24} seed {res['seed']:<5} {status:<7} {wall}"
+                    + (f"   {res['error'].splitlines()[0][:300]}" if res["error"] else ""))
+
+        jobs = [{"slug": slug, "seed": seed, "profile": profile, "params": params, "key": f"{slug}-seed-{seed}-{profile}"}
+                for slug, seed in todo]
+        dispatch(jobs, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu, desc="sweep jobs",
+                 progress=progress, out=out, on_result=line)
     wall = time.perf_counter() - t0
     if todo:
         rob = robustness(profile, slugs, seeds, params, sweep_wall_s=wall, workers=workers)
