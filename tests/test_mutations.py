@@ -18,11 +18,12 @@ from lib.machinery.checks import ROOT
 def test_declared_mutations_point_at_real_functions_and_claims(name):
     m = mutations.MUTATIONS[name]
     assert m.chapter in chapters.CHAPTERS and m.size.strip() and m.catches
-    mod, attr = m.target.rsplit(".", 1)
-    assert callable(getattr(importlib.import_module(mod), attr))
+    owner, attr = mutations.resolve(m.target)
+    assert callable(getattr(owner, attr))
     src = (ROOT / "book" / f"{m.chapter}.md").read_text()
-    for c in m.catches:      # the claim is checked in that chapter (a literal id, or an f-string prefix of a table)
-        assert re.search(rf'claim=f?"{re.escape(c)}["{{]', src), f"{name}: {m.chapter} checks no claim {c!r}"
+    for c in m.catches:      # the claim is checked in that chapter (a literal id; "prefix*": an f-string id made in a loop)
+        pat = rf'claim=f"{re.escape(c[:-1])}{{' if c.endswith("*") else rf'claim=f?"{re.escape(c)}["{{]'
+        assert re.search(pat, src), f"{name}: {m.chapter} checks no claim {c!r}"
 
 
 def test_apply_perturbs_the_module_attribute_and_undo_restores_it():
@@ -79,3 +80,81 @@ def test_report_markdown_escapes_table_bars():
          "size": "a 1% error in P[|X| > |Y|]", "verdicts": {"phi-closed-form": "caught"}, "all_red": ["phi-closed-form"]}]}
     row = mutations.markdown(rep).splitlines()[-1]
     assert row.count(" | ") == 6 and "P[\\|X\\| > \\|Y\\|]" in row
+
+
+def test_a_method_and_a_from_import_are_both_mutated_and_restored():
+    from lib.nets import models
+    from lib.theory import measure
+
+    a = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    before = measure.qm_norm_svd(a).item()
+    ns = {}
+    exec("from lib.theory.measure import qm_norm_svd", ns)      # a name bound before the mutation
+    mutations.apply("qm-svd-1pct")
+    try:
+        assert measure.qm_norm_svd(a).item() == pytest.approx(1.01 * before, rel=1e-12)
+        # lib modules that bound the name with `from ... import` before apply see the mutation too
+        users = [m for m in list(__import__("sys").modules.values()) if getattr(m, "__name__", "").startswith("lib.")
+                 and "qm_norm_svd" in vars(m) and m is not measure]
+        assert all(vars(m)["qm_norm_svd"] is measure.qm_norm_svd for m in users)
+    finally:
+        mutations.undo("qm-svd-1pct")
+    assert measure.qm_norm_svd(a).item() == before
+    mutations.apply("he-variance-5pct")
+    try:
+        arch = lib.Arch(d_in=400, width=400, depth=1)
+        w = models.Net(arch, E=1, generator=torch.Generator().manual_seed(1), dtype=torch.float64).weights[1]
+        assert w.var().item() * 400 == pytest.approx(2.1, rel=0.02)   # He's 2/n read as 2.1/n; 160,000 draws: s.e. 0.35%
+    finally:
+        mutations.undo("he-variance-5pct")
+    w = models.Net(arch, E=1, generator=torch.Generator().manual_seed(1), dtype=torch.float64).weights[1]
+    assert w.var().item() * 400 == pytest.approx(2.0, rel=0.02)
+
+
+def test_a_chapter_stops_once_every_named_claim_is_recorded(tmp_path, monkeypatch):
+    from lib.machinery import checks
+
+    monkeypatch.setenv("BOOK_BUILD_DIR", str(tmp_path / "_build"))
+    monkeypatch.setenv(checks.STOP_ENV, "b,t-*")
+    lib.setup("preliminaries", profile="quick", device="cpu", seed=1, depth=None, width=None, n_nets=None, n_probes=None)
+    lib.check("a", "s", "x", measured=1.0, expected=1.0, tol=0.1, kind="exact")
+    lib.check("b", "s", "x", measured=1.0, expected=1.0, tol=0.1, kind="exact")   # t-* still missing: goes on
+    with pytest.raises(checks.StopAfterClaims):
+        lib.check("t-1", "s", "x", measured=1.0, expected=1.0, tol=0.1, kind="exact")
+
+
+def test_every_declaration_names_a_claim_of_its_chapter_and_a_reason_is_a_sentence():
+    for (slug, c), why in mutations.NO_MUTATION.items():
+        assert c in mutations.claim_ids(slug) and len(why.split()) >= 8
+    for name in mutations.CI:
+        assert name in mutations.MUTATIONS
+    assert {mutations.MUTATIONS[n].chapter for n in mutations.CI} == set(chapters.CHAPTERS)   # every chapter once
+
+
+# Chapters whose every claim declares a mutation or a reason. The others are listed, claim by claim, on the
+# ledger page (mutations.coverage_markdown) until they are done; a chapter leaves this gap list only when complete.
+INCOMPLETE = {"skilling-moments", "path-sum-covariance", "dilution-theorem", "noise-stability"}
+
+
+@pytest.mark.parametrize("slug", sorted(chapters.CHAPTERS))
+def test_claims_declare_a_mutation_or_a_reason(slug):
+    undeclared = [c for c, v in mutations.coverage(slug).items() if not v]
+    if slug in INCOMPLETE:
+        assert undeclared, f"{slug} is complete: remove it from INCOMPLETE"
+    else:
+        assert not undeclared, f"{slug}: claims with neither a mutation nor a reason: {undeclared}"
+
+
+def test_ci_subset_catches_every_claim_it_declares(tmp_path):
+    """The CI subset of the mutation run: one mutation per chapter, each chapter stopped once its declared
+    claims are recorded (about two minutes on two cores)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
+    res = subprocess.run([sys.executable, "-m", "lib", "mutate", "--ci", "--workers", "2", "--no-progress"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=1200)
+    rep = __import__("json").loads((tmp_path / "_build" / "mutations" / "report.json").read_text())
+    assert res.returncode == 0 and rep["ok"] and rep["caught"] == rep["declared"] >= len(mutations.CI), res.stdout + res.stderr
+    assert {r["mutation"] for r in rep["mutations"]} == set(mutations.CI)
