@@ -1,8 +1,10 @@
 """lib.machinery.mutations: the declared mutations exist, perturb what they say, and turn a failing check into
 a recorded FAILED (not an exception) so that every claim of a mutated chapter is evaluated."""
 
-import importlib
-import re
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,10 +22,9 @@ def test_declared_mutations_point_at_real_functions_and_claims(name):
     assert m.chapter in chapters.CHAPTERS and m.size.strip() and m.catches
     owner, attr = mutations.resolve(m.target)
     assert callable(getattr(owner, attr))
-    src = (ROOT / "book" / f"{m.chapter}.md").read_text()
-    for c in m.catches:      # the claim is checked in that chapter (a literal id; "prefix*": an f-string id made in a loop)
-        pat = rf'claim=f"{re.escape(c[:-1])}{{' if c.endswith("*") else rf'claim=f?"{re.escape(c)}["{{]'
-        assert re.search(pat, src), f"{name}: {m.chapter} checks no claim {c!r}"
+    ids = mutations.claim_ids(m.chapter)   # a literal id, or "prefix*" for an f-string id made in a loop
+    for c in m.catches:
+        assert c in ids, f"{name}: {m.chapter} checks no claim {c!r}"
 
 
 def test_apply_perturbs_the_module_attribute_and_undo_restores_it():
@@ -94,7 +95,7 @@ def test_a_method_and_a_from_import_are_both_mutated_and_restored():
     try:
         assert measure.qm_norm_svd(a).item() == pytest.approx(1.01 * before, rel=1e-12)
         # lib modules that bound the name with `from ... import` before apply see the mutation too
-        users = [m for m in list(__import__("sys").modules.values()) if getattr(m, "__name__", "").startswith("lib.")
+        users = [m for m in list(sys.modules.values()) if getattr(m, "__name__", "").startswith("lib.")
                  and "qm_norm_svd" in vars(m) and m is not measure]
         assert all(vars(m)["qm_norm_svd"] is measure.qm_norm_svd for m in users)
     finally:
@@ -148,13 +149,9 @@ def test_claims_declare_a_mutation_or_a_reason(slug):
 def test_ci_subset_catches_every_claim_it_declares(tmp_path):
     """The CI subset of the mutation run: one mutation per chapter, each chapter stopped once its declared
     claims are recorded (about two minutes on two cores)."""
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, BOOK_BUILD_DIR=str(tmp_path / "_build"))
     res = subprocess.run([sys.executable, "-m", "lib", "mutate", "--ci", "--workers", "2", "--no-progress"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=1200)
-    rep = __import__("json").loads((tmp_path / "_build" / "mutations" / "report.json").read_text())
+    rep = json.loads((tmp_path / "_build" / "mutations" / "report.json").read_text())
     assert res.returncode == 0 and rep["ok"] and rep["caught"] == rep["declared"] >= len(mutations.CI), res.stdout + res.stderr
     assert {r["mutation"] for r in rep["mutations"]} == set(mutations.CI)

@@ -292,7 +292,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("bn-live-frozen", "legendre-asymptotics", "lib.experiments.bn_resnet.BNResNet.forward",
              _before(_frozen_if_stored), "real batch norm's statistics frozen like the paper's model's",
              ("thm3-homogeneity-live-bn",)),
-    Mutation("relu-offset-1e-3", "legendre-asymptotics", "torch.relu", _then(lambda out, *a, **kw: out + 1e-3),
+    Mutation("relu-offset-1e-3", "legendre-asymptotics", "torch.relu", _then(_plus(1e-3)),
              "the ReLU shifted up by 1e-3 (not positively homogeneous), in Thm 4's two-path net",
              ("thm4-homogeneity", "thm4-first-order")),
     Mutation("training-as-paper", "legendre-asymptotics", "lib.experiments.bn_resnet.train_scales", _then(_training_as_paper),
@@ -304,7 +304,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              ("pathsum-by-products",)),
     Mutation("dilution-qm-svd-1pct", "dilution-theorem", "lib.theory.measure.qm_norm_svd", _scale(1.01),
              "a 1% error in the qm norm computed from the singular values", ("qm-norm-frobenius",)),
-    Mutation("transfer-1e-6", "noise-stability", "lib.nets.convnets.transfer", _then(lambda d, *a, **kw: {k: v * (1 + 1e-6) for k, v in d.items()}),
+    Mutation("transfer-1e-6", "noise-stability", "lib.nets.convnets.transfer", _then(_scale_dict(1 + 1e-6)),
              "a relative error of 1e-6 in the transferred weights T(r), far above float64 round-off",
              ("eq1-equivalence", "eq1-inverse", "eq-gradients")),
     # --- noise-stability ----------------------------------------------------------------------------
@@ -471,22 +471,21 @@ def run(slugs: Iterable[str] | None = None, names: Iterable[str] | None = None, 
     print(f"mutate: {len(todo)} mutation(s) on {scheduler or f'LocalCluster, {workers} worker(s) x {per_job} thread(s)'}",
           file=out, flush=True)
     t0 = time.perf_counter()
-    rows = []
-
-    def line(job: dict, res: dict) -> str:
-        m = MUTATIONS[job["env"][ENV]]
-        v = verdicts(m, res["ledger"])
-        red = sorted({r.get("table") or r["claim"] for r in res["ledger"] if r["status"] == "FAILED"})
-        err = "" if "StopAfterClaims" in (res["error"] or "") else (res["error"] or "")
-        rows.append({"mutation": m.name, "chapter": m.chapter, "target": m.target, "size": m.size, "verdicts": v,
-                     "all_red": red, "error": err[:500], "stopped_early": stop_early})
-        return f"{m.name:<28} {m.chapter:<22} " + ", ".join(f"{c}: {s}" for c, s in v.items())
+    from tqdm import tqdm
 
     jobs = [{"slug": m.chapter, "seed": seed, "profile": "quick", "params": {},
              "env": {ENV: m.name, **({STOP_ENV: ",".join(m.catches)} if stop_early else {})},
              "key": f"mutate-{m.name}-{seed}"} for m in todo]
-    sweep.dispatch(jobs, scheduler=scheduler, workers=workers, threads=per_job, desc="mutations", progress=progress,
-                   out=out, on_result=line)
+    rows = []
+    for job, res in sweep.dispatch(jobs, scheduler=scheduler, workers=workers, threads=per_job, desc="mutations",
+                                   progress=progress):
+        m = MUTATIONS[job["env"][ENV]]
+        v = verdicts(m, res["ledger"])
+        red = sorted({r.get("table") or r["claim"] for r in res["ledger"] if r["status"] == "FAILED"})
+        err = "" if "StopAfterClaims" in (res["error"] or "") else (res["error"] or "")   # the early stop is no error
+        rows.append({"mutation": m.name, "chapter": m.chapter, "target": m.target, "size": m.size, "verdicts": v,
+                     "all_red": red, "error": err[:500], "stopped_early": stop_early})
+        tqdm.write(f"{m.name:<28} {m.chapter:<22} " + ", ".join(f"{c}: {s}" for c, s in v.items()), file=out)
     d = build_dir() / "mutations"
     old = json.loads((d / "report.json").read_text()) if (d / "report.json").exists() else {}
     if old.get("seed") == seed:    # keep the earlier rows of mutations not run this time (same seed, still declared)

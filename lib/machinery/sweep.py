@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -193,46 +193,41 @@ def _client(scheduler: str | None, workers: int, threads: int, gpu: bool):
 
 
 def dispatch(jobs: list[dict[str, Any]], *, scheduler: str | None, workers: int, threads: int, gpu: bool = False,
-             desc: str = "jobs", progress: bool = True, out=sys.stdout,
-             on_result: Callable[[dict, dict], str] | None = None) -> list[tuple[dict, dict]]:
-    """Run chapter jobs on dask.distributed: a LocalCluster of ``workers`` processes, or the cluster
-    at ``scheduler``. Each job is a dict with ``slug``, ``seed``, ``profile``, ``params``, ``key`` and
-    optionally ``env`` (extra environment, e.g. a mutation); it runs :func:`run_job` with ``threads``
-    torch threads, longest chapter first. As each finishes, ``on_result(job, result)`` is called and
-    the line it returns is printed above the progress bar. A job whose worker died gets a result with
-    ``ok`` False, no ledger and the exception as its error. Returns every (job, result) in order of
-    completion. The sweep and the mutation run both go through here."""
+             desc: str = "jobs", progress: bool = True) -> Iterator[tuple[dict, dict]]:
+    """Run chapter jobs on dask.distributed (a LocalCluster of ``workers`` processes, or the cluster
+    at ``scheduler``) and yield ``(job, result)`` as each finishes, under a progress bar (print
+    above it with ``tqdm.write``). Each job is a dict with ``slug``, ``seed``, ``profile``,
+    ``params``, ``key`` and optionally ``env`` (extra environment, e.g. a mutation); it runs
+    :func:`run_job` with ``threads`` torch threads, longest chapter first. A job whose worker died
+    yields a result with ``ok`` False, no ledger and the exception as its error. The sweep and the
+    mutation run both go through here; the cluster is closed when the iteration ends."""
     from distributed import as_completed
     from tqdm import tqdm
 
     jobs = sorted(jobs, key=lambda j: -job_priority(j["slug"]))   # submitted longest first: a free worker takes the first
     client, cluster = _client(scheduler, workers, threads, gpu)
-    done = []
     try:
         local_gpus = gpu and not scheduler
         kw: dict[str, Any] = {"resources": {"GPU": 1}} if gpu else {}
         futures = {client.submit(run_job, j["slug"], j["seed"], j["profile"], j["params"], threads, local_gpus,
                                  j.get("env"), priority=job_priority(j["slug"]), key=j["key"], pure=False, **kw): j
                    for j in jobs}
-        bar = tqdm(total=len(futures), desc=desc, unit="job", disable=not progress, file=sys.stderr)
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as e:  # the worker died, ...: a failed job that reached nothing
-                res = {"chapter": job["slug"], "seed": job["seed"], "profile": job["profile"], "ok": False,
-                       "notebook": None, "ledger": [], "inventory": None, "error": f"{type(e).__name__}: {e}",
-                       "params": {k: repr(v) for k, v in sorted(job["params"].items())}, "wall_s": None, "job_wall_s": None}
-            done.append((job, res))
-            bar.update(1)
-            if on_result is not None:
-                bar.write(on_result(job, res), file=out)
-        bar.close()
+        with tqdm(total=len(futures), desc=desc, unit="job", disable=not progress, file=sys.stderr) as bar:
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as e:  # the worker died, ...: a failed job that reached nothing
+                    res = {"chapter": job["slug"], "seed": job["seed"], "profile": job["profile"], "ok": False,
+                           "notebook": None, "ledger": [], "inventory": None, "error": f"{type(e).__name__}: {e}",
+                           "params": {k: repr(v) for k, v in sorted(job["params"].items())}, "wall_s": None,
+                           "job_wall_s": None}
+                yield job, res
+                bar.update(1)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    return done
 
 
 def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile: str = "quick",
@@ -270,17 +265,17 @@ def run(slugs: Iterable[str] | None = None, seeds: Iterable[int] = (0,), profile
           f"{len(todo)} to run on {where}", file=out, flush=True)
     t0 = time.perf_counter()
     if todo:
-        def line(job: dict, res: dict) -> str:
-            _store(res)
-            status = "ok" if res["ok"] else "FAILED"
-            wall = f"{res['wall_s']:8.1f} s" if res.get("wall_s") is not None else "       - s"
-            return (f"{res['chapter']:<24} seed {res['seed']:<5} {status:<7} {wall}"
-                    + (f"   {res['error'].splitlines()[0][:300]}" if res["error"] else ""))
+        from tqdm import tqdm
 
         jobs = [{"slug": slug, "seed": seed, "profile": profile, "params": params, "key": f"{slug}-seed-{seed}-{profile}"}
                 for slug, seed in todo]
-        dispatch(jobs, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu, desc="sweep jobs",
-                 progress=progress, out=out, on_result=line)
+        for _, res in dispatch(jobs, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu, desc="sweep jobs",
+                               progress=progress):
+            _store(res)
+            status = "ok" if res["ok"] else "FAILED"
+            wall = f"{res['wall_s']:8.1f} s" if res.get("wall_s") is not None else "       - s"
+            tqdm.write(f"{res['chapter']:<24} seed {res['seed']:<5} {status:<7} {wall}"
+                       + (f"   {res['error'].splitlines()[0][:300]}" if res["error"] else ""), file=out)
     wall = time.perf_counter() - t0
     if todo:
         rob = robustness(profile, slugs, seeds, params, sweep_wall_s=wall, workers=workers)
