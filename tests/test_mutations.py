@@ -155,3 +155,14 @@ def test_ci_subset_catches_every_claim_it_declares(tmp_path):
     rep = json.loads((tmp_path / "_build" / "mutations" / "report.json").read_text())
     assert res.returncode == 0 and rep["ok"] and rep["caught"] == rep["declared"] >= len(mutations.CI), res.stdout + res.stderr
     assert {r["mutation"] for r in rep["mutations"]} == set(mutations.CI)
+
+
+def test_an_argument_is_fixed_whether_passed_by_position_or_by_name():
+    from lib.theory import dominant_flow as D
+
+    mutations.apply("phi-approx-exponent-1")
+    try:
+        assert D.phi_approx(100.0, 1.2) == D.phi_approx(100.0, c=1.2) == pytest.approx(1 / (1 + 100.0 ** -1.0))
+    finally:
+        mutations.undo("phi-approx-exponent-1")
+    assert D.phi_approx(100.0, 1.2) == pytest.approx(1 / (1 + 100.0 ** -1.2))
