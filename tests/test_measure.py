@@ -98,3 +98,31 @@ def test_zero_response_probability_counts_dead_units():
     frac = torch.stack([(a == 0).double().mean(dim=(-2, -1)) for a in tr.act]).mean(0)   # equal-size layers
     assert p.shape == (3,) and torch.allclose(p, frac) and 0.2 < p.mean() < 0.8
     assert torch.allclose(measure.zero_response_probability(net, x, chunk=7), p)
+
+
+def test_spectral_norms_by_squaring_match_the_svd():
+    """Gram squaring (the GPU path of ||W - W0||_2 in lib.experiments.effective_depth) agrees with
+    LAPACK's largest singular value to round-off on Gaussian, low-rank, tall, wide and zero
+    matrices, in float64 and float32; a nearly degenerate top pair (gap 1e-9) costs at most the gap."""
+    gen = g(11)
+    for dt, rtol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        cases = [torch.randn(6, 5, 40, 40, generator=gen, dtype=DT),
+                 torch.randn(6, 40, 3, generator=gen, dtype=DT) @ torch.randn(6, 3, 40, generator=gen, dtype=DT),
+                 torch.randn(4, 50, 7, generator=gen, dtype=DT), torch.randn(4, 7, 50, generator=gen, dtype=DT)]
+        for a in cases:
+            a = a.to(dt)
+            ref = torch.linalg.svdvals(a.to(DT))[..., 0]
+            got = measure.spectral_norms(a, method="squaring")
+            assert got.dtype == dt and got.shape == a.shape[:-2]
+            torch.testing.assert_close(got.to(DT), ref, rtol=rtol, atol=0)
+        assert (measure.spectral_norms(torch.zeros(3, 9, 9, dtype=dt), method="squaring") == 0).all()
+    U, _ = torch.linalg.qr(torch.randn(30, 30, generator=gen, dtype=DT))
+    V, _ = torch.linalg.qr(torch.randn(30, 30, generator=gen, dtype=DT))
+    s = torch.linspace(1, 0.5, 30, dtype=DT)
+    s[1] = 1 - 1e-9
+    got = measure.spectral_norms(((U * s) @ V.T)[None], method="squaring")
+    assert 1 - 2e-9 <= float(got) <= 1 + 1e-12
+    a = torch.randn(3, 20, 20, generator=gen, dtype=DT)
+    assert torch.equal(measure.spectral_norms(a), torch.linalg.matrix_norm(a, ord=2))      # the CPU keeps LAPACK's values
+    with pytest.raises(ValueError, match="method"):
+        measure.spectral_norms(a, method="power")

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..theory.dilution import TableArch, effective_depth_update, init_weights, program, run_program, taylor_output
+from ..theory.measure import spectral_norms
 
 
 def train_tracked(arch: TableArch, X: Tensor, y: Tensor, *, n_nets: int, epochs: int, lr: float, batch: int,
@@ -32,6 +33,10 @@ def train_tracked(arch: TableArch, X: Tensor, y: Tensor, *, n_nets: int, epochs:
     C = [torch.zeros(n_nets, len(ops) + 2, dtype=X.dtype, device=X.device) if l_ else None for l_ in islin]
     starts = [j for j, op in enumerate(ops) if op[0] == "start"]
     skips_ = [j for j, op in enumerate(ops) if op[0] == "skip"]
+    lin_groups: dict[tuple, list[int]] = {}
+    for j, op in enumerate(ops):
+        if op[0] == "linear":
+            lin_groups.setdefault(tuple(ws0[op[1]].shape), []).append(j)
     for _ in range(epochs):
         perm = torch.randperm(len(X), generator=generator, device=X.device)
         for s0 in range(0, len(X), batch):
@@ -50,7 +55,10 @@ def train_tracked(arch: TableArch, X: Tensor, y: Tensor, *, n_nets: int, epochs:
             with torch.no_grad():
                 gn = [g_.norm(dim=-1) for g_ in gk]
                 ins = [(xb if j == 0 else keep[j - 1]).norm(dim=-1) for j in range(len(ops))]
-                rop = [torch.linalg.matrix_norm(ws[op[1]] - ws0[op[1]], ord=2) if op[0] == "linear" else None for op in ops]
+                rop = [None] * len(ops)
+                for js in lin_groups.values():             # ‖W - W0‖₂ of every linear layer, one batch per shape
+                    for j, s_ in zip(js, spectral_norms(torch.stack([ws[ops[j][1]] - ws0[ops[j][1]] for j in js]))):
+                        rop[j] = s_
                 for i, c in enumerate(effective_depth_update(ops, gn, branch, rop, ins, lr)):
                     if c is not None:
                         C[i][:, :c.shape[-1]] += c
@@ -67,6 +75,15 @@ def train_tracked(arch: TableArch, X: Tensor, y: Tensor, *, n_nets: int, epochs:
     lam = torch.arange(tot.shape[-1], device=tot.device)
     eff = torch.where(tot > eps, lam, 0).max(-1).values.cpu().numpy()                   # the largest λ above eps, else 0
     return dict(err=err.cpu().numpy(), taylor=taylor, eff=eff, n_lin=sum(islin), ops=ops)
+
+
+def trained(result: dict, n_classes: int = 10) -> bool:
+    """Whether the networks of a :func:`train_tracked` result learned the task: their mean training
+    error is below half the chance error ``1 - 1/n_classes`` (0.45 for ten classes). Philipp et
+    al.'s statements about effective depth and the Taylor test (§4.4, §7, §G) are about trained
+    networks; a network still near chance (a step size too large for its depth, say) updates
+    chaotically, and its λ-contributions and Taylor errors say nothing about them."""
+    return float(result["err"].mean()) < 0.5 * (1 - 1 / n_classes)
 
 
 def linear_layers_below(result: dict) -> tuple[list[int], list[int]]:
