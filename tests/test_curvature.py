@@ -97,6 +97,7 @@ def test_batched_hvp_modes_equal_the_dense_hessian(ens, mode):
     H = torch.func.hessian(f)(f.theta)
     V = torch.randn(5, f.N, generator=torch.Generator().manual_seed(3), dtype=f.theta.dtype)
     torch.testing.assert_close(C.batched_hvp(f, f.theta, V, chunk=2, mode=mode), V @ H.T, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(C.batched_hvp(f, f.theta, V, mode=mode), V @ H.T, rtol=1e-10, atol=1e-12)   # chunk="auto"
     with pytest.raises(ValueError, match="mode"):
         C.batched_hvp(f, f.theta, V, mode="sideways")
 
@@ -122,3 +123,9 @@ def test_kaniel_paige_saad_bound():
     nodes, _ = C.slq(lambda B: B @ H, probes, 8)
     gap = ev[-1] - nodes.max(-1).values
     assert (gap >= -1e-10).all() and (gap <= C.kaniel_paige_saad(ev, U[:, -1], probes, 8) + 1e-10).all()
+
+
+def test_hvp_chunk_is_chosen_per_device_type():
+    assert C.hvp_chunk("cpu") == C.HVP_CHUNKS["cpu"] == C.HVP_CHUNK == 4
+    assert C.hvp_chunk("cuda") == C.hvp_chunk(torch.device("cuda", 1)) == 16
+    assert C.hvp_chunk("meta") == 4

@@ -16,7 +16,7 @@ are reported for information. Results go to ``_build/bench/report.json`` and
    both modes of :func:`lib.theory.curvature.batched_hvp` (reverse-over-reverse and forward-over-reverse)
    and several numbers of probes per vmapped call, with the probes batched as the Skilling
    estimator batches them: at the skilling chapter's quick ensemble and at Orhan & Pitkow's paper
-   size (N = 709,652). The book's setting (:data:`lib.theory.curvature.HVP_CHUNK`) was chosen from these
+   size (N = 709,652). The book's setting (:data:`lib.theory.curvature.HVP_CHUNKS`, per device type) was chosen from these
    rows; targets: <= 2x a gradient and within 5% of the other mode's best.
 3. **moments**: Skilling's estimator (:func:`lib.theory.curvature.skilling_moments`, probes batched with
    ``vmap`` as in the chapter) and a well-kept peer, SciPy's ARPACK Lanczos
@@ -112,9 +112,9 @@ def best_times(fns: dict[str, Callable[[], Any]], reps: int, sync: Callable[[], 
 
 
 #: (mode, probes per vmapped call) of :func:`lib.theory.curvature.batched_hvp` timed by :func:`bench_hvp`
-#: (the book's own :data:`lib.theory.curvature.HVP_CHUNK` always among them)
+#: (the book's own per-device :data:`lib.theory.curvature.HVP_CHUNKS` always among them)
 HVP_SETTINGS = tuple((m, c) for m, chunks in (("reverse", (1, 2, 4, 8)), ("forward", (1, 4)))
-                     for c in sorted({*chunks, C.HVP_CHUNK}) + [None])
+                     for c in sorted({*chunks, *C.HVP_CHUNKS.values()}) + [None])
 
 
 def _setting(mode: str, chunk: int | None) -> str:
@@ -126,7 +126,7 @@ def bench_hvp(device, *, E: int, depth: int, width: int, d_in: int, n_classes: i
     """Cost of one Hessian-vector product, in units of one gradient of the same loss, for every
     setting of :data:`HVP_SETTINGS`, as the book computes them: ``n_probes`` probes at once (the
     Skilling estimator's batch), the cost per product being the batch's time over ``n_probes``.
-    Reports the book's setting (reverse mode, :data:`lib.theory.curvature.HVP_CHUNK` probes per call)
+    Reports the book's setting (reverse mode, :func:`lib.theory.curvature.hvp_chunk` probes per call)
     beside the fastest setting of each mode; goals: the book's <= 2x a gradient, and no slower
     than the other mode's best by more than 5%."""
     f = _orhan_loss(device, depth, width, d_in, n_classes, batch, E=E, dtype=dtype)
@@ -137,7 +137,7 @@ def bench_hvp(device, *, E: int, depth: int, width: int, d_in: int, n_classes: i
     t = best_times(fns, reps, _sync(device))
     tg = t.pop("grad")
     per = {k: v / n_probes for k, v in t.items()}
-    book = _setting("reverse", C.HVP_CHUNK)
+    book = _setting("reverse", C.hvp_chunk(device))
     best = {m: min((k for k in per if k.startswith(m)), key=per.get) for m in ("reverse", "forward")}
     return {"label": label, "N": f.N, "E": E, "batch": batch, "n_probes": n_probes, "dtype": str(dtype).replace("torch.", ""),
             "grad_s": tg, "per_hvp_s": per, "ratio_to_grad": {k: v / tg for k, v in per.items()},

@@ -93,22 +93,37 @@ def hvp(f: Callable[[Tensor], Tensor], theta: Tensor, v: Tensor) -> Tensor:
     return jvp(grad(f), (theta,), (v,))[1]
 
 
-#: probes per vmapped pullback in :func:`batched_hvp`, chosen by measurement (``python -m lib bench``,
-#: "HVP" rows; README, "Performance"): on the 2-core CPU, reverse mode with 2 or 4 probes at a time
-#: was the fastest setting both for the skilling chapter's quick ensemble (4 nets, N = 193,192,
-#: float64: 1.5x a gradient per HVP with 4, 1.7-2.1x with 8) and at the paper's N = 709,652 (1.5x).
-HVP_CHUNK = 4
+#: probes per vmapped pullback in :func:`batched_hvp`, per device type, chosen by measurement
+#: (``python -m lib bench``, "HVP" rows; README, "Performance"). On the 2-core CPU reverse mode with
+#: 2 or 4 probes at a time was the fastest setting both for the skilling chapter's quick ensemble
+#: (4 nets, N = 193,192, float64: 1.5x a gradient per HVP with 4, 1.7-2.1x with 8) and at the
+#: paper's N = 709,652 (1.5x). On one H200 at the skilling paper profile's shape (N = 709,652, 5,000
+#: examples, 100 probes; 2026-12-04), per HVP over one gradient in float64 with 4, 8, 16, 32 and all
+#: probes per call: 0.35x, 0.19x, 0.13x, 0.12x, 0.11x, at a peak of 1.6, 2.4, 4.0, 7.2 and 21 GiB
+#: per network (float32: 0.87x, 0.63x, 0.49x, 0.39x, 0.35x). 16 is within 15% of all at once and
+#: keeps an ensemble of ten such networks near 40 GiB.
+HVP_CHUNKS = {"cpu": 4, "cuda": 16}
+HVP_CHUNK = HVP_CHUNKS["cpu"]
 
 
-def batched_hvp(f: Callable[[Tensor], Tensor], theta: Tensor, V: Tensor, chunk: int | None = HVP_CHUNK,
+def hvp_chunk(device) -> int:
+    """The probes per call of :func:`batched_hvp` on ``device`` (:data:`HVP_CHUNKS`; the CPU's for
+    any other device type)."""
+    return HVP_CHUNKS.get(torch.device(device).type, HVP_CHUNKS["cpu"])
+
+
+def batched_hvp(f: Callable[[Tensor], Tensor], theta: Tensor, V: Tensor, chunk: int | None | str = "auto",
                 mode: str = "reverse") -> Tensor:
-    """``H v`` for every row of ``V (P, N)`` (``chunk`` rows at a time; ``None``: all at once).
+    """``H v`` for every row of ``V (P, N)`` (``chunk`` rows at a time; ``None``: all at once;
+    ``"auto"``: :func:`hvp_chunk` of ``theta``'s device).
 
     ``mode="reverse"`` (default): reverse-over-reverse, ``vjp(grad(f), theta)`` once and its VJP
     ``v -> vᵀ∇(∇f) = H v`` (``H`` symmetric) vmapped over the rows: the gradient's graph is built
     once for all probes. ``mode="forward"``: Pearlmutter's forward-over-reverse :func:`hvp` vmapped
     over the rows. Both are exact to round-off (tested against dense Hessians); on the 2-core CPU the
     reverse mode was 1.0-1.45x faster for the ensembles of Orhan & Pitkow's §2.3 (float32, 16 probes)."""
+    if chunk == "auto":
+        chunk = hvp_chunk(theta.device)
     if mode == "forward":
         return vmap(lambda v: hvp(f, theta, v), chunk_size=chunk)(V)
     if mode != "reverse":
