@@ -398,3 +398,31 @@ def test_train_tracked_learns_and_keeps_its_lowest_layer_exact():
     res = D.TableArch("tanh", "layer", skip="identity", depth=5, d=8, d_in=8)
     rr = ED.train_tracked(res, X, y, n_nets=2, epochs=2, lr=0.1, batch=20, generator=g(6), n_classes=4)
     assert all(rr["ops"][c - 1][0] == "skip" for c in rr["taylor"])
+
+
+def test_effective_depth_is_at_most_one_less_than_the_linear_layers_and_trained_needs_half_chance():
+    """By §D.1 no gradient term of the lowest of L linear layers has more than L - 1 residual
+    Jacobians, whatever the training does (here a step size far too large); `trained` admits a
+    result only below half the chance error."""
+    from lib.experiments import effective_depth as ED
+
+    X, y = _tiny_task()
+    arch = D.TableArch("tanh", "layer", depth=5, d=8, d_in=8, d_out=4)
+    r = ED.train_tracked(arch, X, y, n_nets=2, epochs=3, lr=30.0, batch=20, generator=g(7), n_classes=4)
+    assert (r["eff"] <= r["n_lin"] - 1).all()
+    assert ED.trained(dict(err=np.array([0.44, 0.44]))) and not ED.trained(dict(err=np.array([0.44, 0.46])))
+    assert ED.trained(dict(err=np.array([0.37])), n_classes=4) and not ED.trained(dict(err=np.array([0.38])), n_classes=4)
+
+
+def test_table3_comparison_declared_cells_resolve_only_when_precise_enough():
+    rng = np.random.default_rng(0)
+    q = lambda mean, sd: dict(log10_gsc=mean + sd * rng.standard_normal(100), log10_corrected=mean + sd * rng.standard_normal(100))
+    res = {("relu", "batch", "gaussian"): q(0.289, 0.008), ("tanh", "layer", "neg-def"): q(3.369, 0.03)}
+    says = "layer-tanh (iii) 3.325 5.46"
+    cells = {(("tanh", "layer", "neg-def"), 0): dict(outcome="not reproduced", resolve_below=0.024, paper_says=says)}
+    out = D.table3_comparison(res, 10_000, 4.2, 0, cells=cells)
+    assert out["cells"] == ["relu/batch/gaussian: log10 GSC", "tanh/layer/neg-def: log10 GSC"]
+    assert out["outcome"] == ["confirmed", "not reproduced"] and out["paper_says"] == ["", says]
+    assert out["tol"][1] < 0.024 and abs(out["measured"][1] - out["expected"][1]) > out["tol"][1]
+    coarse = D.table3_comparison(res, 1_000, 20.0, 0, cells=cells)       # batch norm at 1,000 points; a wide tolerance
+    assert coarse["outcome"] == ["not resolved at this scale"] * 2 and "below 0.024" in coarse["note"][1]

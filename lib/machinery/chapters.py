@@ -86,7 +86,7 @@ _SPECS = (
         title="Philipp et al.: gradients explode, the GSC and the dilution theorem",
         paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
         dtype="float32",
-        paper_runtime="not timed to its end: on one H200 (2026-12-04) Table 1 at the paper's scale took 35 s; one run stopped at the batch-norm GSC check (its verdicts are now declared from the data of all three runs), two more (seeds 0 and 851) ran out of GPU memory in a pass that was not split into chunks (now split); the rest of the profile has not run on a GPU",
+        paper_runtime="235 s and 238 s on one H200 (2026-12-04, seeds 0 and 858 sharing the GPU, every claim evaluated); Table 1 alone took 35 s there",
         quick_s=185, gpu_quick_s=37,
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),

@@ -577,7 +577,7 @@ def table3_network(nonlin: str, norm: str, init: str, *, depth: int, d: int, E: 
 
 
 
-def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[str, list]:
+def table3_comparison(res: dict, n_points: int, k: float, column: int, cells: dict | None = None) -> dict[str, list]:
     """Per-cell comparison of :func:`table3` with the printed Table 3, ``column`` 0 (log10 GSC) or
     1 (log10 dilution-corrected GSC), in the fields of :func:`lib.machinery.checks.check_table`. As for
     Table 1 (:func:`table1_comparison`) a cell may be off by ``k`` combined standard errors (ours
@@ -586,8 +586,15 @@ def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[s
     out the correlated-block rows (iv), whose most diluted blocks (``k_b`` about 12) turn the noise
     of a measured rate into a 150-fold larger error of the undiluted one; a cell where some network's
     product is undefined (a non-positive factor) is recorded as not resolved, with the mean and
-    standard error over the networks where it is defined."""
-    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note")}
+    standard error over the networks where it is defined.
+
+    ``cells`` maps ``(key, column)`` to a declared verdict, as :func:`table1_cell` takes one:
+    ``outcome``, ``paper_says`` (the printed row, required for "not reproduced") and
+    ``resolve_below`` (the verdict needs a tolerance of at most this, in decades; a less precise
+    run records the cell as not resolved). Every cell is compared by the same rule."""
+    cells = cells or {}
+    out: dict[str, list] = {f: [] for f in ("cells", "measured", "expected", "tol", "se", "paper_value", "outcome", "note",
+                                            "paper_says")}
     name = ("log10_gsc", "log10_corrected")[column]
     for key, q in res.items():
         if column == 1 and key[2] == "correlated":
@@ -597,18 +604,25 @@ def table3_comparison(res: dict, n_points: int, k: float, column: int) -> dict[s
         v = v[np.isfinite(v)]
         text = TABLE3[key][column]
         se, sd = v.std(ddof=1) / math.sqrt(v.size), v.std(ddof=1)
+        tol = k * math.hypot(se, sd / 10) + printed_half_unit(text)
         resolved = batch_size_matches(key, n_points) and defined
+        decl = cells.get((key, column), {})
+        note = f"mean over {v.size} datasets; " + (
+            f"{k:.2f} combined s.e. + rounding {printed_half_unit(text):g}" if resolved
+            else "batch norm over the whole dataset: depends on the batch size, compared at 10,000 points" if key[1] == "batch"
+            else "a block's first-order undiluted rate came out non-positive in some networks (mean over the others)")
+        if resolved and decl.get("resolve_below") is not None and tol > decl["resolve_below"]:
+            resolved = False
+            note += f"; the declared verdict needs a tolerance below {decl['resolve_below']:g}"
         out["cells"].append(f"{'/'.join(key)}: {('log10 GSC', 'log10 corrected GSC')[column]}")
         out["measured"].append(float(v.mean()))
         out["expected"].append(float(text))
-        out["tol"].append(k * math.hypot(se, sd / 10) + printed_half_unit(text))
+        out["tol"].append(tol)
         out["se"].append(se)
         out["paper_value"].append(float(text))
-        out["outcome"].append("confirmed" if resolved else "not resolved at this scale")
-        out["note"].append(f"mean over {v.size} datasets; " + (
-            f"{k:.2f} combined s.e. + rounding {printed_half_unit(text):g}" if resolved
-            else "batch norm over the whole dataset: depends on the batch size, compared at 10,000 points" if key[1] == "batch"
-            else "a block's first-order undiluted rate came out non-positive in some networks (mean over the others)"))
+        out["outcome"].append(decl.get("outcome", "confirmed") if resolved else "not resolved at this scale")
+        out["note"].append(note)
+        out["paper_says"].append(decl.get("paper_says", ""))
     return out
 
 
