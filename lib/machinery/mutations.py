@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
+import torch
 
 from .checks import STOP_ENV, claim_matches
 
@@ -220,12 +221,140 @@ def _layers_reversed(out, *a, **kw):
     return out.flip(-1)
 
 
+
+# --- stated errors of the dilution-theorem mutations ----------------------------------------------------------
+
+def _scale_entries(**factors: float):
+    """Multiply the named entries of a returned dict (``metrics``' ``gsc``, ``std``, ``sign``)."""
+    return lambda d, *a, **kw: {k: (v * factors[k] if k in factors else v) for k, v in d.items()}
+
+
+def _gsc_inverted(d, *a, **kw):
+    return {**d, "gsc": 1 / d["gsc"]}
+
+
+def _gsc_shrinks_with_batch(d, arch, ws, skips, x, *a, **kw):
+    return {**d, "gsc": d["gsc"] * (x.shape[-2] / 10_000) ** 0.5}
+
+
+def _sensitivity_off(rel: float):
+    return lambda d, *a, **kw: {**d, "gsc_form": d["gsc_form"] * (1 + rel)}
+
+
+def _init_swapped(src: str, dst: str):
+    return lambda init, *a, **kw: ((dst if init == src else init, *a), kw)
+
+
+def _dilution_inverted(d, *a, **kw):
+    return {**d, "k": 1 / d["k"]}
+
+
+def _batch_stats_from_first(m: int):
+    """Batch norm whose mean and variance come from the first ``m`` points of the batch only."""
+    def wrap(f):
+        def g(name, z, eps=0.0):
+            if name != "batch":
+                return f(name, z, eps)
+            head = z[:, :m]
+            return (z - head.mean(1, keepdim=True)) / (head.var(1, unbiased=False, keepdim=True) + eps).sqrt()
+        return g
+    return wrap
+
+
+def _deeper_by(extra: int, resnet_only: bool = False):
+    """Every λ-contribution counted ``extra`` residual Jacobians deeper (for ResNets only, if asked),
+    in a tensor of the same length (the programme's λ axis runs to the number of operations, far
+    beyond the linear layers, so the entries shifted out are zero)."""
+    def post(out, ops, *a, **kw):
+        if resnet_only and not any(op[0] == "skip" for op in ops):
+            return out
+        return [None if c is None else torch.cat([torch.zeros_like(c[..., :extra]), c[..., :-extra]], -1) for c in out]
+    return post
+
+
+def _vanilla_taylor_exact(f):
+    def g(arch, ops, ws0, ws, x, cut):
+        if arch.skip == "none":
+            from ..theory.dilution import run_program
+            return run_program(arch, ops, ws, x)
+        return f(arch, ops, ws0, ws, x, cut)
+    return g
+
+
+def _batch_error_zero(res, arch, *a, **kw):
+    return {**res, "err": res["err"] * 0} if arch.norm == "batch" else res
+
+
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("diluted-rate-2pct", "dilution-theorem", "lib.theory.dilution.diluted_rate", _scale(1.02),
-             "a 2% error in Theorem 3's exact diluted rate", ("thm3-monte-carlo", "thm3-first-order")),
+             "a 2% error in Theorem 3's exact diluted rate",
+             ("thm3-monte-carlo", "thm3-first-order", "thm3-first-order-regime", "thm3-resnet-blocks")),
     Mutation("diluted-rate-first-order", "dilution-theorem", "lib.theory.dilution.diluted_rate",
              _replace_by("lib.theory.dilution.diluted_rate_first_order"),
              "Theorem 3's exact rate swapped for the first-order form the paper states", ("thm3-monte-carlo",)),
+    Mutation("gsc-25pct", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(gsc=1.25)),
+             "a 25% error in every measured GSC (0.1 decades)",
+             ("table1-gsc", "table1-gsc-batchnorm", "table1-gsc-combined", "lli-gsc-one", "table3")),
+    Mutation("gsc-3x", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(gsc=3.0)),
+             "a GSC three times too large: the tame nets' GSC(L, 0) of 1-1.4 read as an explosion", ("fig1-tame-no-explosion",)),
+    Mutation("gsc-inverted", "dilution-theorem", "lib.theory.dilution.metrics", _then(_gsc_inverted),
+             "the GSC inverted (a gradient that shrinks where it grows)", ("fig1-exploding-log-linear",)),
+    Mutation("gsc-shrinks-with-batch", "dilution-theorem", "lib.theory.dilution.metrics", _then(_gsc_shrinks_with_batch),
+             "a GSC that shrinks with the batch as (n/10,000)^(1/2): the finite-batch effect reversed",
+             ("table1-batchnorm-batch-size",)),
+    Mutation("std-2pct", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(std=1.02)),
+             "a 2% error in the pre-activation st. dev.", ("table1-std-sign",)),
+    Mutation("sign-diversity-30pct", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(sign=0.3)),
+             "sign diversity at 30% of its value", ("fig3b-resnet-slows-collapse", "lli-sign-diversity")),
+    Mutation("no-collapse", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(std=4.0, sign=4.0)),
+             "st. dev. and sign diversity four times their value (a domain that does not collapse)", ("fig1-tame-collapse",)),
+    Mutation("qm-norm-20pct-dilution", "dilution-theorem", "lib.theory.measure.qm_norm", _scale(1.2),
+             "a 20% error in the qm norm", ("qm-norm-frobenius", "prop2-finite-differences", "prop5-factorisation")),
+    Mutation("qm-probes-2pct", "dilution-theorem", "lib.theory.measure.qm_norm_probes", _scale(1.02),
+             "a 2% error in the squared lengths ||A u||^2 of the probe estimate", ("qm-norm-probes",)),
+    Mutation("prop3-sides-1e-8", "dilution-theorem", "lib.theory.dilution.weight_sensitivity", _then(_sensitivity_off(1e-8)),
+             "Prop. 3's GSC form off by 1e-8 (relative)", ("prop3-weight-change",)),
+    Mutation("prop3-inverse-2pct", "dilution-theorem", "lib.theory.dilution.prop3_inverse_factor", _scale(1.02),
+             "a 2% error in E X^-2", ("prop3-random-init",)),
+    Mutation("relu-shift-1e-6", "dilution-theorem", "torch.relu", _then(_plus(1e-6)),
+             "a ReLU shifted up by 1e-6, no longer positively homogeneous (Props. 1 and 4 need it)",
+             ("prop1-same-trajectory", "prop4-gsc-invariant")),
+    Mutation("det-1e-3", "dilution-theorem", "torch.linalg.det", _scale(1.001),
+             "Jacobian determinants 0.1% high", ("prop6-volume",)),
+    Mutation("undiluted-no-correction", "dilution-theorem", "lib.theory.dilution.undiluted_rate", _with(k_b=0.0),
+             "Fig. 3C's correction left out (k_b = 0: the undiluted rate is the block's own)", ("fig3c-corrected-tracks-vanilla",)),
+    Mutation("skew-as-negdef", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
+             _before(_init_swapped("skew", "neg-def")), "Table 3's skew-symmetric branches built as -C^T C",
+             ("table3-skew-improves-*",)),
+    Mutation("negdef-as-gaussian", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
+             _before(_init_swapped("neg-def", "gaussian")), "Table 3's -C^T C branches built as Gaussian ones",
+             ("table3-negdef-explodes-*",)),
+    Mutation("correlated-as-negdef", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
+             _before(_init_swapped("correlated", "neg-def")), "Table 3's correlated branches built as -C^T C",
+             ("table3-correlated-comparable-*",)),
+    Mutation("dilution-inverted", "dilution-theorem", "lib.theory.dilution.block_dilution", _then(_dilution_inverted),
+             "the block dilution k_b inverted (skip and branch exchanged)", ("table3-correlated-more-dilution-*",)),
+    Mutation("composed-dilution-5pct", "dilution-theorem", "lib.theory.dilution.composed_dilution", _scale(1.05),
+             "a 5% error in Prop. 7's composed dilution", ("prop7-composition",)),
+    Mutation("bn-no-batch-noise", "dilution-theorem", "lib.theory.maps.normalise", _batch_stats_from_first(32),
+             "batch statistics from the 32 probe points both batches share (no batch noise)",
+             ("bn-noise-sqrt-b", "bn-noise-gsc", "bn-noise-deep")),
+    Mutation("partition-sum-1e-9", "dilution-theorem", "lib.theory.dilution.geometric_elementary_sum", _scale(1 + 1e-9),
+             "a 1e-9 error in the closed-form partition sum", ("thm1-partition-identity",)),
+    Mutation("update-budget-1e4", "dilution-theorem", "lib.theory.dilution.thm1_update_budget", _scale(1e4),
+             "an update budget 10^4 times Theorem 1's", ("thm1-bound-holds",)),
+    Mutation("proof-step-bound-100x", "dilution-theorem", "lib.theory.dilution.thm1_power_sum", _scale(100.0, index=1),
+             "the proof's bound lambda^lambda (ln r)^-lambda 100 times larger, enough to hold on the whole grid (the exact "
+             "sum exceeds it by up to 10.5 times)", ("thm1-proof-step",)),
+    Mutation("effective-depth-one-deeper", "dilution-theorem", "lib.theory.dilution.effective_depth_update",
+             _then(_deeper_by(1)), "every lambda-contribution counted one residual Jacobian deeper", ("effective-depth-shallow",)),
+    Mutation("resnet-effective-depth-3-deeper", "dilution-theorem", "lib.theory.dilution.effective_depth_update",
+             _then(_deeper_by(3, resnet_only=True)), "the ResNet's lambda-contributions counted three Jacobians deeper",
+             ("effective-depth-resnet",)),
+    Mutation("vanilla-taylor-exact", "dilution-theorem", "lib.theory.dilution.taylor_output", _vanilla_taylor_exact,
+             "the vanilla nets' Taylor expansion replaced by the trained net itself", ("taylor-vanilla-shallower",)),
+    Mutation("batch-relu-error-zero", "dilution-theorem", "lib.experiments.effective_depth.train_tracked",
+             _then(_batch_error_zero), "the batch-ReLU nets' training error recorded as 0", ("batch-relu-hard",)),
     Mutation("qm-norm-5pct", "preliminaries", "lib.theory.measure.qm_norm", _scale(1.05),
              "a 5% error in the qm norm", ("qm-random-direction",)),
     Mutation("skilling-moments-5pct", "skilling-moments", "lib.theory.curvature.skilling_moments", _scale(1.05),
@@ -317,6 +446,31 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "the training as Fig. 1(d-e) show it: every |lambda_l| rising by 0.1 per epoch from 1, the weight norm by 1% per record",
              ("fig1d-skipped-scales-grow", "fig1e-weight-norm-grows")),
     # --- early claims, one per chapter, for the CI subset (CI below) --------------------------------
+    Mutation("path-sum-5pct", "path-sum-covariance", "lib.theory.path_sums.path_sum", _scale(1.05),
+             "a 5% error in every path sum (a 10% error in their second moments)", ("lemma-a1", "lemma-a2")),
+    Mutation("bn-moments-cov-1e-8", "path-sum-covariance", "lib.theory.path_sums.resnet_bn_moments", _scale(1 + 1e-8, index=1),
+             "a 1e-8 error in Theorem 3's closed-form covariance", ("thm3-closed-form",)),
+    Mutation("bn-moments-cov-50pct", "path-sum-covariance", "lib.theory.path_sums.resnet_bn_moments", _scale(1.5, index=1),
+             "Theorem 3's covariance 50% high (the correlation 0.7 at beta = 0.1, L = 100 read as 1.05)",
+             ("thm3-paper-numbers", "thm3-sqrt-fit-rate", "thm3-sqrt-2L", "thm3-asymptotic-guide")),
+    Mutation("highway-cov-1e-4", "path-sum-covariance", "lib.theory.path_sums.highway_moments", _scale(1 + 1e-4, index=1),
+             "a 1e-4 error in Corollary 1's correlation", ("cor1-limit",)),
+    Mutation("gradient-var-10pct", "path-sum-covariance", "lib.theory.shattering.gradient_moments",
+             _then(_scale_entries(var=1.1)), "a 10% error in the measured gradient variance",
+             ("thm1a-variance-real", "thm1a-variance-centred", "cor1-variance-real")),
+    Mutation("gradient-cov-half", "path-sum-covariance", "lib.theory.shattering.gradient_moments",
+             _then(_scale_entries(cov=0.5)), "the measured gradient covariance halved",
+             ("thm1b-correlation-real", "thm1b-correlation-bn", "thm1b-correlation-centred", "cor1-correlation-real",
+              "meanfield-correlation")),
+    Mutation("activation-fractions-5pct", "path-sum-covariance", "lib.theory.shattering.gradient_moments",
+             _then(_scale_entries(act=1.05, coact=1.05)), "a 5% error in the measured activation and co-activation fractions",
+             ("fig3-half-active", "fig3-coactive-climbs")),
+    Mutation("bn-centred-cov-5pct", "path-sum-covariance", "lib.theory.shattering.bn_resnet_moments_centered",
+             _scale(1.05, index=1), "a 5% error in our corrected (centred, finite-batch) Theorem 3 covariance",
+             ("thm3-correlation-corrected",)),
+    Mutation("pathsum-prediction-20pct", "path-sum-covariance", "lib.theory.shattering.gradient_moments",
+             _then(_scale_entries(pred_var=1.2, pred_cov=1.2)),
+             "a 20% error in the path-sum model's moments with measured statistics", ("pathsum-measured-stats",)),
     Mutation("path-sum-1e-9", "path-sum-covariance", "lib.theory.path_sums.path_sum", _scale(1 + 1e-9),
              "a relative error of 1e-9 in the path sum by matrix products, 1e4 times float64 round-off",
              ("pathsum-by-products",)),
@@ -370,6 +524,9 @@ NO_MUTATION: dict[tuple[str, str], str] = {
     ("legendre-asymptotics", "thm5-proof-bound"):
         "both sides are the paper's printed expressions, (1/2) log(p-1) and Eq. 50, evaluated in the cell; no lib "
         "function stands between them whose error the check could catch",
+    ("path-sum-covariance", "thm2-subset-sums"):
+        "Lemma A3's subset sums are evaluated in exact rationals (fractions.Fraction) in the cell, against 2^L and "
+        "(3/2)^L; no lib function stands between them whose error the check could catch",
     **{("noise-stability", c): "at the quick scale (2 networks per family) the Welch comparison is recorded as not resolved, so no mutation can turn it red there; only the paper profile (10 per family) asserts it, and the mutation run executes the quick profile"
        for c in ("residual-lower-loss", "residual-lower-loss-shallowest", "noise-residual-stabler")},
 }
