@@ -229,24 +229,17 @@ def _scale_entries(**factors: float):
     return lambda d, *a, **kw: {k: (v * factors[k] if k in factors else v) for k, v in d.items()}
 
 
-def _gsc_inverted(d, *a, **kw):
-    return {**d, "gsc": 1 / d["gsc"]}
+def _inverted(key: str):
+    """Invert one entry of a returned dict (a GSC that shrinks where it grows, a dilution k -> 1/k)."""
+    return lambda d, *a, **kw: {**d, key: 1 / d[key]}
 
 
 def _gsc_shrinks_with_batch(d, arch, ws, skips, x, *a, **kw):
     return {**d, "gsc": d["gsc"] * (x.shape[-2] / 10_000) ** 0.5}
 
 
-def _sensitivity_off(rel: float):
-    return lambda d, *a, **kw: {**d, "gsc_form": d["gsc_form"] * (1 + rel)}
-
-
 def _init_swapped(src: str, dst: str):
     return lambda init, *a, **kw: ((dst if init == src else init, *a), kw)
-
-
-def _dilution_inverted(d, *a, **kw):
-    return {**d, "k": 1 / d["k"]}
 
 
 def _batch_stats_from_first(m: int):
@@ -297,7 +290,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              ("table1-gsc", "table1-gsc-batchnorm", "table1-gsc-combined", "lli-gsc-one", "table3")),
     Mutation("gsc-3x", "dilution-theorem", "lib.theory.dilution.metrics", _then(_scale_entries(gsc=3.0)),
              "a GSC three times too large: the tame nets' GSC(L, 0) of 1-1.4 read as an explosion", ("fig1-tame-no-explosion",)),
-    Mutation("gsc-inverted", "dilution-theorem", "lib.theory.dilution.metrics", _then(_gsc_inverted),
+    Mutation("gsc-inverted", "dilution-theorem", "lib.theory.dilution.metrics", _then(_inverted("gsc")),
              "the GSC inverted (a gradient that shrinks where it grows)", ("fig1-exploding-log-linear",)),
     Mutation("gsc-shrinks-with-batch", "dilution-theorem", "lib.theory.dilution.metrics", _then(_gsc_shrinks_with_batch),
              "a GSC that shrinks with the batch as (n/10,000)^(1/2): the finite-batch effect reversed",
@@ -312,7 +305,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "a 20% error in the qm norm", ("qm-norm-frobenius", "prop2-finite-differences", "prop5-factorisation")),
     Mutation("qm-probes-2pct", "dilution-theorem", "lib.theory.measure.qm_norm_probes", _scale(1.02),
              "a 2% error in the squared lengths ||A u||^2 of the probe estimate", ("qm-norm-probes",)),
-    Mutation("prop3-sides-1e-8", "dilution-theorem", "lib.theory.dilution.weight_sensitivity", _then(_sensitivity_off(1e-8)),
+    Mutation("prop3-sides-1e-8", "dilution-theorem", "lib.theory.dilution.weight_sensitivity", _then(_scale_entries(gsc_form=1 + 1e-8)),
              "Prop. 3's GSC form off by 1e-8 (relative)", ("prop3-weight-change",)),
     Mutation("prop3-inverse-2pct", "dilution-theorem", "lib.theory.dilution.prop3_inverse_factor", _scale(1.02),
              "a 2% error in E X^-2", ("prop3-random-init",)),
@@ -332,7 +325,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("correlated-as-negdef", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
              _before(_init_swapped("correlated", "neg-def")), "Table 3's correlated branches built as -C^T C",
              ("table3-correlated-comparable-*",)),
-    Mutation("dilution-inverted", "dilution-theorem", "lib.theory.dilution.block_dilution", _then(_dilution_inverted),
+    Mutation("dilution-inverted", "dilution-theorem", "lib.theory.dilution.block_dilution", _then(_inverted("k")),
              "the block dilution k_b inverted (skip and branch exchanged)", ("table3-correlated-more-dilution-*",)),
     Mutation("composed-dilution-5pct", "dilution-theorem", "lib.theory.dilution.composed_dilution", _scale(1.05),
              "a 5% error in Prop. 7's composed dilution", ("prop7-composition",)),
