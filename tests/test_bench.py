@@ -19,8 +19,9 @@ def test_bench_tiny(tmp_path):
     assert cpu["bandwidth"]["bytes_per_s"] > 0 and 0 < cpu["ensemble"]["bandwidth_fraction"]   # the roofline row
     assert [h["label"] for h in cpu["hvp"]] == ["book quick (skilling-moments)", "paper N"]
     for h in cpu["hvp"]:                        # both HVP modes and every chunking, side by side, the book's among them
-        assert set(h["ratio_to_grad"]) == {"reverse/1", "reverse/2", "reverse/4", "reverse/8", "reverse/all",
-                                           "forward/1", "forward/4", "forward/all"}
+        # 16 is the CUDA setting (HVP_CHUNKS["cuda"]); it is timed on every device so the table compares like with like
+        assert set(h["ratio_to_grad"]) == {"reverse/1", "reverse/2", "reverse/4", "reverse/8", "reverse/16", "reverse/all",
+                                           "forward/1", "forward/4", "forward/16", "forward/all"}
         assert h["book"] == "reverse/4" and h["book_ratio"] == h["ratio_to_grad"]["reverse/4"] > 0
     assert cpu["moments"]["ours_hvps"] == 3 * 2 and cpu["moments"]["peer_hvps"] >= 1
     assert cpu["gsc"]["rows"] == 34 and cpu["gsc"]["float64"]["points_per_s"] > 0 and cpu["gsc"]["float32_speedup"] > 0
