@@ -166,3 +166,36 @@ def test_an_argument_is_fixed_whether_passed_by_position_or_by_name():
     finally:
         mutations.undo("phi-approx-exponent-1")
     assert D.phi_approx(100.0, 1.2) == pytest.approx(1 / (1 + 100.0 ** -1.2))
+
+
+def test_paper_moments_names_the_theorem_of_each_network():
+    from lib.theory import path_sums as PS
+    r2 = 2 ** -0.5
+    assert PS.paper_moments("ff", "bn", 1.0, 1.0, 5) == (1.0, 2.0 ** -5)                     # Thm 1, any normalisation
+    assert PS.paper_moments("res", "none", 1.0, 1.0, 5) == (2.0 ** 5, 1.5 ** 5)              # Thm 2
+    assert PS.paper_moments("res", "none", r2, r2, 5) == PS.resnet_moments(5, alpha=r2)      # §3.3, alpha-rescaled
+    assert PS.paper_moments("res", "none", (1 - 1 / 5) ** 0.5, 5 ** -0.5, 5) == PS.highway_moments(5, 5 ** -0.5)
+    assert PS.paper_moments("res", "bn", 1.0, 0.5, 5) == PS.resnet_bn_moments(6, 0.5)        # Thm 3 counts the input layer
+
+
+def test_new_wrappers_make_the_stated_error():
+    from lib.theory import path_sums as PS, shattering as S
+    kw = dict(batch=4, width=16, n_networks=12, depth=3, kind="res", norm="bn", a=1.0, b=0.5)
+    clean = S.gradient_moments(generator=torch.Generator().manual_seed(0), **kw)
+    mutations.apply("gradient-moments-as-paper")
+    try:
+        mut = S.gradient_moments(generator=torch.Generator().manual_seed(0), **kw)
+    finally:
+        mutations.undo("gradient-moments-as-paper")
+    v, c = PS.resnet_bn_moments(4, 0.5)
+    assert abs(mut["var"].mean() - v) < 1e-5 * v and abs(mut["cov"].mean() - c) < 1e-5 * c
+    np.testing.assert_allclose(mut["var"] - mut["var"].mean(), clean["var"] - clean["var"].mean(), atol=1e-5)  # spread kept
+    W = S.looks_linear_weights(1, 2, 4, generator=torch.Generator().manual_seed(0))
+    Wm = mutations._mirror_broken(1e-6)(W)
+    assert torch.equal(Wm[..., :4, :], W[..., :4, :]) and torch.allclose(Wm[..., 4:, :], W[..., 4:, :] * (1 + 1e-6))
+    fams = {"ff": ("ff", 1.0), "r.5": ("res", 0.5), "r.1": ("res", 0.1), "r1": ("res", 1.0)}
+    out = {(f, L): (f, L) for f in fams for L in (2, 5, 9)}
+    swapped = mutations._fig5_relabelled("ff-resnet")(out, None, fams, [2, 5, 9])
+    assert swapped["ff", 5] == ("r.1", 5) and swapped["r.1", 5] == ("ff", 5) and swapped["r.5", 5] == ("r.5", 5)
+    assert mutations._fig5_relabelled("betas")(out, None, fams, [2, 5, 9])["r.1", 2] == ("r1", 2)
+    assert mutations._fig5_relabelled("depths")(out, None, fams, [2, 5, 9])["ff", 2] == ("ff", 9)

@@ -278,6 +278,216 @@ def _batch_error_zero(res, arch, *a, **kw):
     return {**res, "err": res["err"] * 0} if arch.norm == "batch" else res
 
 
+# --- stated errors of the noise-stability mutations ------------------------------------------------------------
+
+def _decay_centre_doubled(out, *a, **kw):
+    ar, ap, rho = out
+    return ar, ap, {k: 2 * v for k, v in rho.items()}
+
+
+def _no_ratchet(res, arch, *a, **kw):
+    """Twins that stay equivalent after a ReLU disagrees: the gap frozen at its value before the first
+    disagreement, and the plain twin's final weights T(r) of the residual one's."""
+    from ..nets.convnets import _twin_arches, transfer
+    div, flips = res["divergence"].clone(), res["flips"]
+    for e in range(div.shape[1]):
+        on = torch.nonzero(flips[:, e]).flatten()
+        if len(on):
+            div[on[0]:, e] = div[on[0] - 1, e] if on[0] > 0 else 0.0
+    ar = _twin_arches(arch, res["params"]["res"][next(iter(res["params"]["res"]))])[0]
+    plain = transfer(ar, res["params"]["res"])
+    return {**res, "divergence": div, "params": {"res": res["params"]["res"], "plain": plain}}
+
+
+def _families_exchanged(a: str, b: str):
+    """Two families of :func:`lib.experiments.equivalence.train_families` exchanged at every depth."""
+    def post(out, *args, **kw):
+        trained, hist = out
+        swap = {a: b, b: a}
+        return ({(swap.get(k, k), L): v for (k, L), v in trained.items()},
+                {(swap.get(k, k), L): v for (k, L), v in hist.items()})
+    return post
+
+
+def _family_accuracy_times(kind: str, factor: float):
+    def post(out, *a, **kw):
+        trained, hist = out
+        return {key: ({**v, "acc": v["acc"] * factor} if key[0] == kind else v) for key, v in trained.items()}, hist
+    return post
+
+
+def _entries_exchanged(a: str, b: str):
+    return lambda d, *args, **kw: {**d, a: d[b], b: d[a]}
+
+
+def _rows_exchanged(out, *a, **kw):
+    return out[::-1].copy()
+
+
+def _complement(out, *a, **kw):
+    return 1 - out
+
+
+def _simulation_on_formula(out, *a, **kw):
+    """The Monte Carlo's draws re-centred on App. D.4.1's approximation: a simulation that assumes
+    what it tests."""
+    from ..theory.dominant_flow import sigma_approx
+    setting = {k: v for k, v in kw.items() if k in ("n", "L", "l", "p", "eps", "sigma_a")}
+    return out - out.mean() + sigma_approx(**setting)
+
+
+# --- stated errors of the path-sum-covariance mutations --------------------------------------------------------
+
+def _moments_as_paper(out, *a, **kw):
+    """The Monte Carlo's gradient variance and covariance re-centred on the paper's prediction for the
+    network drawn (a measurement that reproduces the theorem by construction); the spread over
+    networks is kept, so the standard errors stay finite."""
+    from ..theory.path_sums import paper_moments
+    v, c = paper_moments(kw["kind"], kw["norm"], kw.get("a", 1.0), kw.get("b", 1.0), kw["depth"])
+    return {**out, "var": out["var"] - out["var"].mean() + v, "cov": out["cov"] - out["cov"].mean() + c}
+
+
+def _mirror_broken(rel: float):
+    """Looks-linear weights whose mirrored half (rows N:) is off by a relative ``rel``."""
+    def post(W, *a, **kw):
+        W = W.clone()
+        W[..., W.shape[-2] // 2:, :] *= 1 + rel
+        return W
+    return post
+
+
+def _integrated_along_grid(d, *a, **kw):
+    """Gradients on the grid summed along it (white noise integrated to brown), rescaled to unit size."""
+    c = d.cumsum(-1)
+    return c / c.std(-1, keepdim=True).clamp_min(1e-30)
+
+
+def _norm_swapped(src: str, dst: str):
+    def pre(*a, **kw):
+        return a, ({**kw, "norm": dst} if kw.get("norm", "none") == src else kw)
+    return pre
+
+
+def _grid_order_lost(raster, *a, **kw):
+    g = torch.Generator(device="cpu").manual_seed(0)
+    perm = torch.randperm(raster.shape[-2], generator=g).to(raster.device)
+    return (raster[..., perm, :], *a), kw
+
+
+def _fig5_relabelled(how: str):
+    """Relabel :func:`lib.theory.shattering.minibatch_gradient_stats`' results: ``"ff-resnet"`` exchanges
+    the feedforward net with the smallest-beta resnet, ``"betas"`` reverses the resnets' betas,
+    ``"depths"`` exchanges the shallowest and the deepest nets."""
+    def post(out, X, families, depths, *a, **kw):
+        ff = [f for f, (k, _) in families.items() if k == "ff"]
+        res = sorted((f for f, (k, _) in families.items() if k == "res"), key=lambda f: families[f][1])
+        names = {ff[0]: res[0], res[0]: ff[0]} if how == "ff-resnet" else \
+            dict(zip(res, res[::-1])) if how == "betas" else {}
+        ds = {min(depths): max(depths), max(depths): min(depths)} if how == "depths" else {}
+        return {(names.get(f, f), ds.get(L, L)): v for (f, L), v in out.items()}
+    return post
+
+
+def _fig6_relabelled(how: str):
+    """Relabel Fig. 6's accuracies: ``"ll-as-he"`` gives the looks-linear nets the He-initialised CReLU
+    nets' accuracies; ``"depths"`` exchanges the shallowest and the deepest nets of every family."""
+    def post(out, X, y, depths, *a, **kw):
+        if how == "ll-as-he":
+            return {k: (out[("CReLU, He", k[1])] if k[0] == "CReLU, looks-linear" else v) for k, v in out.items()}
+        ds = {min(depths): max(depths), max(depths): min(depths)}
+        return {(f, ds.get(L, L)): v for (f, L), v in out.items()}
+    return post
+
+
+def _correlation_exponent_off(delta: float):
+    def post(out, L, *a, **kw):
+        cs, r = out
+        return cs, np.asarray(r) * np.arange(1, len(r) + 1) ** delta
+    return post
+
+
+# --- stated errors of the skilling-moments mutations -----------------------------------------------------------
+
+def _repeated(times: int):
+    """Do the work ``times`` times (a computation that costs ``times`` of itself)."""
+    def wrap(f):
+        def g(*a, **kw):
+            for _ in range(times - 1):
+                f(*a, **kw)
+            return f(*a, **kw)
+        return g
+    return wrap
+
+
+def _symmetric_noise(rel: float):
+    """A fixed symmetric perturbation of ``rel`` times the matrix's largest entry."""
+    def post(H, *a, **kw):
+        g = torch.Generator(device="cpu").manual_seed(0)
+        E = torch.randn(H.shape, generator=g, dtype=H.dtype).to(H.device)
+        return H + rel * H.abs().max() * (E + E.transpose(-1, -2)) / 2
+    return post
+
+
+def _own_outputs_as_targets(net, loss, x, y, *a, **kw):
+    """Regression targets replaced by the network's own outputs (class labels are left alone)."""
+    with torch.no_grad():
+        out = net(x)
+    if y.is_floating_point() and out.shape == y.shape:
+        y = out.detach()
+    return (net, loss, x, y, *a), kw
+
+
+def _fit_changed(**changes: Callable[[Any], Any]):
+    """Change fields of the best fit that :func:`lib.theory.spectrum.profile_fit` returns."""
+    def post(out, *a, **kw):
+        from dataclasses import replace
+        fit, roots = out
+        return replace(fit, **{k: f(getattr(fit, k)) for k, f in changes.items()}), roots
+    return post
+
+
+def _best_root_only(out, *a, **kw):
+    return out[0], [out[0]]
+
+
+def _at_zero_error(a, s, c, *args, **kw):
+    return (a, torch.prod(a + c, -1), c, *args), kw
+
+
+def _kinds_exchanged(x: str, y: str):
+    return lambda kind, *a, **kw: (({x: y, y: x}.get(kind, kind), *a), kw)
+
+
+def _kind_as(src: str, dst: str):
+    return lambda kind, *a, **kw: ((dst if kind == src else kind, *a), kw)
+
+
+def _without_shifts(*a, **kw):
+    return a[:5], {k: v for k, v in kw.items() if k not in ("shift_a", "shift_b")}
+
+
+def _designed_parts_off(rel: float):
+    """The orthogonal factor O and the correlation matrix R of the designed skip off by ``rel``."""
+    return lambda out, *a, **kw: (out[0], out[1], out[2] * (1 + rel), out[3] * (1 + rel))
+
+
+def _tau_reversed(n, tau, *a, **kw):
+    return (n, 0.1 - tau, *a), kw
+
+
+def _step_cut_for(predicate: Callable[[Any], bool], factor: float):
+    """Train the networks whose architecture satisfies ``predicate`` with ``factor`` times the step."""
+    def pre(net, *a, **kw):
+        if predicate(net.arch):
+            kw = {**kw, "lr": kw["lr"] * factor}
+        return (net, *a), kw
+    return pre
+
+
+def _ritz_scaled(factor: float):
+    return lambda out, *a, **kw: (out[0] * factor, out[1])
+
+
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("diluted-rate-2pct", "dilution-theorem", "lib.theory.dilution.diluted_rate", _scale(1.02),
              "a 2% error in Theorem 3's exact diluted rate",
@@ -495,7 +705,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              ("trivial-sigma-v",)),
     Mutation("expected-weight-stats-5pct", "noise-stability", "lib.nets.convnets.expected_weight_stats",
              _then(_scale_dict(1.05)), "a 5% error in every exact expectation of Table 3's statistics",
-             ("table3-*",)),
+             ("table3-*", "table3")),
     Mutation("phi-approx-exponent-1", "noise-stability", "lib.theory.dominant_flow.phi_approx", _with(c=1.0),
              "Eq. 15 with the exponent 1 instead of 1.2 (the tail r^-1 of the exact phi, with the wrong constant)",
              ("phi-tail",)),
@@ -509,6 +719,139 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "the weight-decay term 1000 times too small (the paper's 'very small' made true)", ("table4-decay-small-final",)),
     Mutation("dominant-layers-reversed", "noise-stability", "lib.nets.convnets.dominant_fraction", _then(_layers_reversed),
              "sigma per layer read in reverse layer order", ("dominant-real-rises",)),
+    Mutation("decay-centre-doubled", "noise-stability", "lib.nets.convnets._twin_arches", _then(_decay_centre_doubled),
+             "the plain twin's weight decay centred on 2 rho instead of rho (T^-1 wrong in the penalty only): a drift of "
+             "2 lambda lr rho = 4e-6 per step, eight times the float32 round-off bound 4u",
+             ("twins-float64", "twins-ratchet-before", "table2-float64")),
+    Mutation("no-ratchet", "noise-stability", "lib.nets.convnets.train_twins", _then(_no_ratchet),
+             "no ratchet: after the first ReLU disagreement the twins stay as far apart as before it",
+             ("twins-ratchet-after", "table2-float32-parts")),
+    Mutation("plain-residual-exchanged", "noise-stability", "lib.experiments.equivalence.train_families",
+             _then(_families_exchanged("plain", "residual")), "the trained PlnNets and ResNets exchanged (labels swapped)",
+             ("degradation-plain-faster",)),
+    Mutation("dominant-plain-exchanged", "noise-stability", "lib.experiments.equivalence.train_families",
+             _then(_families_exchanged("plain", "dominant")), "the trained T' nets and PlnNets exchanged (labels swapped)",
+             ("dominant-no-degradation",)),
+    Mutation("dominant-accuracy-75pct", "noise-stability", "lib.experiments.equivalence.train_families",
+             _then(_family_accuracy_times("dominant", 0.75)),
+             "T' nets 25% less accurate than measured (a ratio of 0.93 read as 0.70; 0.76 is the bar)", ("dominant-accuracy",)),
+    Mutation("cushions-exchanged", "noise-stability", "lib.experiments.equivalence.cushions",
+             _then(_entries_exchanged("plain", "residual (1s removed)")),
+             "the PlnNet's cushions and the ResNet's (1s removed) exchanged", ("cushion-residual-right",)),
+    Mutation("cushion-ones-never-kept", "noise-stability", "lib.experiments.equivalence.cushions",
+             _then(_entries_exchanged("residual (1s kept)", "residual (1s removed)")),
+             "the ResNet's cushion with the 1s kept and with them removed exchanged", ("cushion-ones-kept",)),
+    Mutation("cushion-blocks-exchanged", "noise-stability", "lib.experiments.equivalence.median_cushions_by_block",
+             _then(_rows_exchanged), "the per-block median cushions of PlnNet and ResNet exchanged", ("cushion-all-layers",)),
+    Mutation("dominant-inequality-reversed", "noise-stability", "lib.nets.convnets.dominant_fraction", _then(_complement),
+             "sigma counting the channels with r_i < 1 instead of r_i > 1 (the inequality reversed)",
+             ("dominant-real-first", "dominant-real-decays")),
+    Mutation("simulation-on-formula", "noise-stability", "lib.theory.dominant_flow.trivial_sigma", _then(_simulation_on_formula),
+             "the Monte Carlo's draws re-centred on the approximation it is compared with (a simulation that assumes its "
+             "result)", ("trivial-approximation-small-p", "trivial-approximation-large-eps")),
+    # --- path-sum-covariance, the rest ---------------------------------------------------------------
+    Mutation("gradient-moments-as-paper", "path-sum-covariance", "lib.theory.shattering.gradient_moments",
+             _then(_moments_as_paper), "the measured gradient moments re-centred on the paper's theorems (the "
+             "measurement made to agree with them)",
+             ("thm2-correlation-real", "thm3-variance-large-beta", "thm3-correlation-real")),
+    Mutation("bn-resnets-beta-ignored", "path-sum-covariance", "lib.theory.shattering.gradient_moments", _with(b=1.0),
+             "every network built with beta = 1, whatever beta is asked (the skip scale ignored)", ("thm3-ordering",)),
+    Mutation("shallow-gradients-15pct", "path-sum-covariance", "lib.theory.shattering.shallow_gradients", _scale(1.15, index=0),
+             "the shallow net's gradients 15% too large (32% in their covariance and KL variances; the KL check's "
+             "tolerance at the first mode is 12%)", ("propA1-covariance", "propA1-karhunen-loeve")),
+    Mutation("kinks-bias-variance-1", "path-sum-covariance", "lib.theory.shattering.expected_kinks_outside", _with(bias_std=1.0),
+             "the shallow net's biases drawn with variance 1 instead of the paper's 1/N", ("fig1a-parametrisation",)),
+    Mutation("grid-gradients-integrated", "path-sum-covariance", "lib.theory.shattering.grid_gradients",
+             _then(_integrated_along_grid), "the gradients summed along the grid (white noise integrated to brown)",
+             ("fig2-feedforward-whitens",)),
+    Mutation("grid-resnets-without-skips", "path-sum-covariance", "lib.theory.shattering.grid_gradients",
+             _before(lambda *a, **kw: (a, {**kw, "kind": "ff"})),
+             "the resnets of Figs. 1-2 built without their skips", ("fig2-resnet-between", "fig2-small-beta-brown")),
+    Mutation("bn-everywhere", "path-sum-covariance", "lib.theory.shattering.chain", _before(_norm_swapped("none", "bn")),
+             "batch norm applied where none is asked", ("fig4-bimodal-no-bn",)),
+    Mutation("bn-dropped", "path-sum-covariance", "lib.theory.shattering.chain", _before(_norm_swapped("bn", "none")),
+             "batch norm left out where it is asked", ("fig4-bn-half",)),
+    Mutation("raster-grid-shuffled", "path-sum-covariance", "lib.theory.shattering.mean_run_length", _before(_grid_order_lost),
+             "the activation rasters' inputs shuffled along the grid before the runs are counted", ("fig4-contiguity",)),
+    Mutation("fig5-ff-resnet-exchanged", "path-sum-covariance", "lib.theory.shattering.minibatch_gradient_stats",
+             _then(_fig5_relabelled("ff-resnet")), "the feedforward net and the smallest-beta resnet exchanged",
+             ("fig5c-resnet-slower", "fig5d-resnet-keeps-signal", "fig5ab-resnet-structured")),
+    Mutation("fig5-betas-reversed", "path-sum-covariance", "lib.theory.shattering.minibatch_gradient_stats",
+             _then(_fig5_relabelled("betas")), "the resnets' betas in reverse order", ("fig5c-beta-ordering",)),
+    Mutation("fig5-depths-exchanged", "path-sum-covariance", "lib.theory.shattering.minibatch_gradient_stats",
+             _then(_fig5_relabelled("depths")), "the shallowest and the deepest nets exchanged",
+             ("fig5c-feedforward-whitens", "fig5d-feedforward-decays")),
+    Mutation("looks-linear-mirror-1e-6", "path-sum-covariance", "lib.theory.shattering.looks_linear_weights",
+             _then(_mirror_broken(1e-6)), "the mirrored half of the looks-linear weights off by 1e-6 (relative), 1e9 times "
+             "float64 round-off", ("ll-exactly-linear", "ll-stops-linear")),
+    Mutation("fig6-ll-as-he", "path-sum-covariance", "lib.experiments.trainability.trainability_by_depth",
+             _then(_fig6_relabelled("ll-as-he")), "the looks-linear nets' accuracies those of the He-initialised CReLU nets",
+             ("fig6-ll-trains-deep", "fig6-ll-comparable-resnet")),
+    Mutation("fig6-depths-exchanged", "path-sum-covariance", "lib.experiments.trainability.trainability_by_depth",
+             _then(_fig6_relabelled("depths")), "the shallowest and the deepest nets of every family exchanged",
+             ("fig6-relu-worse-with-depth", "fig6-crelu-worse-with-depth")),
+    Mutation("meanfield-exponent-off", "path-sum-covariance", "lib.theory.shattering.meanfield_feedforward",
+             _then(_correlation_exponent_off(0.05)), "the mean-field gradient correlation decaying as L^-2.95 (an exponent "
+             "0.05 off; the check's tolerance is 0.02)", ("meanfield-power-law",)),
+    # --- skilling-moments, the rest -------------------------------------------------------------------
+    Mutation("hvp-1e-9", "skilling-moments", "lib.theory.curvature.batched_hvp", _scale(1 + 1e-9),
+             "a relative error of 1e-9 in every batched HVP, 1e4 times the check's round-off bound", ("hvp-exact",)),
+    Mutation("probe-variance-factor-2-dropped", "skilling-moments", "lib.theory.curvature.skilling_probe_variance",
+             _scale(0.5), "the factor 2 of a Gaussian quadratic form's variance dropped (the check's tolerance is 4 s.e., "
+             "about 15% of the variance)", ("skilling-variance",)),
+    Mutation("hvp-4x-cost", "skilling-moments", "lib.theory.curvature.FlatLoss.hvp", _repeated(4),
+             "an HVP that costs four of itself (2.7 gradients become 11; the bound is 8)", ("hvp-cost",)),
+    Mutation("hessian-noise-1e-6", "skilling-moments", "lib.theory.curvature.exact_hessian", _then(_symmetric_noise(1e-6)),
+             "a symmetric error of 1e-6 of the largest entry in every exact Hessian (far above round-off, far below "
+             "the smallest genuine eigenvalue's scale)", ("singularity-null-counts", "overlap-columns-outside")),
+    Mutation("targets-zero-error", "skilling-moments", "lib.theory.curvature.FlatLoss", _before(_own_outputs_as_targets),
+             "every loss built with the network's own outputs as targets (zero error, where the paper's identical "
+             "columns hold)", ("overlap-columns-identical",)),
+    Mutation("skewnormal-moments-1e-9", "skilling-moments", "lib.theory.spectrum.skewnormal_raw_moments", _scale(1 + 1e-9),
+             "a relative error of 1e-9 in the skew-normal raw moments (the check's tolerance: 1e-12)",
+             ("mixture-moments-scipy",)),
+    Mutation("mixture-moments-1e-6", "skilling-moments", "lib.theory.spectrum.mixture_moments", _scale(1 + 1e-6),
+             "a relative error of 1e-6 in the mixture's moments (the check's tolerance: 1e-7)", ("mixture-moments-quadrature",)),
+    Mutation("profile-fit-w-1e-6", "skilling-moments", "lib.theory.spectrum.profile_fit",
+             _then(_fit_changed(w=lambda w: w * (1 + 1e-6))),
+             "the profile fit's weight w off by 1e-6 (relative; the check's tolerance: 1e-8)", ("fit-recovers-known-mixture",)),
+    Mutation("profile-fit-100x-evaluations", "skilling-moments", "lib.theory.spectrum.profile_fit",
+             _then(_fit_changed(evaluations=lambda n: 100 * n)),
+             "a profile fit that needs 100 times the evaluations (the claim: under 1% of the grid's)", ("fit-cheaper-and-better",)),
+    Mutation("profile-fit-one-root", "skilling-moments", "lib.theory.spectrum.profile_fit", _then(_best_root_only),
+             "the profile fit returns only its best root (the second mixture with the same four moments missed)",
+             ("four-moments-not-identifying",)),
+    Mutation("parameter-count-off-by-one", "skilling-moments", "lib.nets.models.Net.n_params", _then(_plus(1)),
+             "the parameter count off by one", ("parameter-counts",)),
+    Mutation("energy-hessian-1e-9", "skilling-moments", "lib.theory.linear_nets.energy_hessian", _scale(1 + 1e-9),
+             "a relative error of 1e-9 in the reduced model's Hessian (Eqs. 33-34; tolerances 1e-12 and below)",
+             ("linear-derivatives", "linear-saddles", "eq34-degeneracy")),
+    Mutation("energy-hessian-zero-error", "skilling-moments", "lib.theory.linear_nets.energy_hessian", _before(_at_zero_error),
+             "the reduced model's Hessian evaluated at zero error (s = u), where the paper's identical columns hold",
+             ("eq34-columns-identical",)),
+    Mutation("linear-plain-residual-exchanged", "skilling-moments", "lib.theory.linear_nets.offsets",
+             _before(_kinds_exchanged("plain", "residual")), "the plain and residual reduced models' offsets exchanged",
+             ("figS2b-plain-stuck", "figS2b-residual-converges")),
+    Mutation("linear-hyper-as-residual", "skilling-moments", "lib.theory.linear_nets.offsets",
+             _before(_kind_as("hyper", "residual")), "the hyper-residual reduced model built with the residual offsets",
+             ("figS2b-hyper-common-lr",)),
+    Mutation("two-mode-shifts-ignored", "skilling-moments", "lib.theory.linear_nets.two_mode_descent", _before(_without_shifts),
+             "the residual net's shifts (Eqs. 16-19) ignored: the two-mode descent of the plain net",
+             ("figS1-residual-is-shifted-plain", "figS1a-residual-faster")),
+    Mutation("designed-skip-parts-1e-6", "skilling-moments", "lib.theory.ensembles.designed_skip_parts",
+             _then(_designed_parts_off(1e-6)), "the designed skip's O and R off by 1e-6 (relative), 1e6 times round-off",
+             ("designed-skip-similarity", "designed-skip-unit-circle", "designed-skip-gram")),
+    Mutation("designed-skip-tau-reversed", "skilling-moments", "lib.theory.ensembles.designed_skip_parts",
+             _before(_tau_reversed), "tau read as 0.1 - tau (the designed skips in reverse order)",
+             ("designed-skip-less-orthogonal",)),
+    Mutation("orthogonal-skips-step-cut", "skilling-moments", "lib.nets.training.train",
+             _before(_step_cut_for(lambda a: isinstance(a.skip, str) and a.skip == "orthogonal", 0.01)),
+             "the orthogonal-skip nets trained with a step 100 times smaller", ("fig7-orthogonal-beats-identity",)),
+    Mutation("malicious-step-cut", "skilling-moments", "lib.nets.training.train",
+             _before(_step_cut_for(lambda a: a.init == "malicious", 0.01)),
+             "the maliciously initialised nets trained with a step 100 times smaller", ("fig5-malicious-close-to-residual",)),
+    Mutation("ritz-values-0.1pct", "skilling-moments", "lib.theory.curvature.slq", _then(_ritz_scaled(1.001)),
+             "every Ritz value 0.1% too large", ("lanczos-quadrature", "slq-top-eigenvalue")),
 )}
 
 
@@ -517,9 +860,19 @@ NO_MUTATION: dict[tuple[str, str], str] = {
     ("legendre-asymptotics", "thm5-proof-bound"):
         "both sides are the paper's printed expressions, (1/2) log(p-1) and Eq. 50, evaluated in the cell; no lib "
         "function stands between them whose error the check could catch",
+    ("path-sum-covariance", "thm3-variance-small-beta"):
+        "at the quick scale the measured variance cannot tell the paper's beta^2 L + 1 from ours (they are under 8 s.e. "
+        "apart), so the claim is recorded as not resolved there and no mutation can turn it red; the paper profile "
+        "decides it (not reproduced), and the mutation run executes the quick profile",
     ("path-sum-covariance", "thm2-subset-sums"):
         "Lemma A3's subset sums are evaluated in exact rationals (fractions.Fraction) in the cell, against 2^L and "
         "(3/2)^L; no lib function stands between them whose error the check could catch",
+    **{("skilling-moments", c): "decided from 10 networks per architecture (the paper profile); the quick profile trains 4, "
+       "records the difference and its s.e. as not resolved, and no mutation can turn such a record red there (the "
+       "mutation run executes the quick profile)"
+       for c in ("fig3a-hyper-beats-residual", "fig3a-residual-beats-plain", "fig3b-hyper-least-degenerate",
+                 "fig5-malicious-beats-plain", "fig8-orthogonal-beats-designed", "fig7-orthogonal-beats-repeated",
+                 "fig7b-orthogonal-fewer-zeros")},
     **{("noise-stability", c): "at the quick scale (2 networks per family) the Welch comparison is recorded as not resolved, so no mutation can turn it red there; only the paper profile (10 per family) asserts it, and the mutation run executes the quick profile"
        for c in ("residual-lower-loss", "residual-lower-loss-shallowest", "noise-residual-stabler")},
 }

@@ -164,6 +164,14 @@ def skilling_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_momen
     return torch.stack(out, dim=-1) / (N.to(probes.dtype).unsqueeze(-1) if isinstance(N, Tensor) else N)
 
 
+def skilling_probe_variance(eigenvalues: Tensor, n_moments: int) -> Tensor:
+    """The variance of one Gaussian probe's estimate ``rᵀHᵏr / N`` of ``tr(Hᵏ)/N``: a Gaussian
+    quadratic form ``Σ_i λ_iᵏ z_i²`` has variance ``2 Σ_i λ_i²ᵏ``, so ``2 tr(H²ᵏ) / N²`` for
+    ``k = 1 … n_moments`` (the mean of ``P`` probes has ``1/P`` of it)."""
+    k = torch.arange(1, n_moments + 1, dtype=eigenvalues.dtype, device=eigenvalues.device)
+    return 2 * (eigenvalues.unsqueeze(-1) ** (2 * k)).sum(0) / eigenvalues.shape[0] ** 2
+
+
 def direct_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_moments: int) -> Tensor:
     """``rᵀ H^k r / N`` computed literally with ``k`` products each (the definition, Eq. 2),
     to compare with the even/odd shortcut of :func:`skilling_moments`. ``(P, n_moments)``."""

@@ -85,6 +85,21 @@ def highway_moments(L: int, gamma2: float) -> tuple[float, float]:
     return 1.0, (g1sq + 0.5 * gamma2**2) ** L
 
 
+def paper_moments(kind: str, norm: str, a: float, b: float, L: int) -> tuple[float, float]:
+    """The paper's (variance, covariance) of the input gradient for the network that
+    :func:`lib.theory.shattering.gradient_moments` draws with these ``kind``, ``norm``, ``a``, ``b``
+    and ``L`` blocks: Theorem 1 for feedforward nets (any normalisation), Theorem 3 for batch-normalised
+    resnets (the paper's ``L`` counts the input layer: ``L`` blocks are its ``L + 1``), Theorem 2 with
+    α-rescaling for ``a = b = α``, and Corollary 1 (``γ₂ = b``) otherwise."""
+    if kind == "ff":
+        return feedforward_moments(L)
+    if norm == "bn":
+        return resnet_bn_moments(L + 1, b)
+    if a == b:
+        return resnet_moments(L, alpha=a)
+    return highway_moments(L, b)
+
+
 def typical_configurations(N: int, L: int, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Two configurations that are "typical" exactly (Assumption 1): in every layer ``N/2`` neurons
     active in each and ``N/4`` co-active (``N`` divisible by 4), placed at random."""

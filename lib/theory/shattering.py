@@ -130,6 +130,13 @@ def grid_gradients(x: Tensor, W: Tensor, *, generator: torch.Generator | None = 
     return d
 
 
+def expected_kinks_outside(n_units: int, half_width: float, bias_std: float) -> float:
+    """Expected number of the shallow net's ``n_units`` kinks (at ``x = b_i``, ``b_i ~ N(0, bias_std²)``)
+    that fall outside ``|x| < half_width``: ``2 n Φ̄(half_width / bias_std)``."""
+    from scipy.stats import norm
+    return float(2 * n_units * norm.sf(half_width / bias_std))
+
+
 def shallow_gradients(x: Tensor, E: int, N: int, *, bias_std: float | None = None,
                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The one-hidden-layer net of §1.1 / Prop. A1, ``f(x) = wᵀρ(x·1 - b)``, ``w ~ N(0, 1/N)`` and
