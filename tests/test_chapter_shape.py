@@ -28,7 +28,7 @@ CEILING = {
     "dilution-theorem": (0.523, 54, 19),
     "legendre-asymptotics": (0.366, 15, 5),
     "noise-stability": (0.504, 15, 8),
-    "path-sum-covariance": (0.556, 59, 16),
+    "path-sum-covariance": (0.519, 29, 10),
     "skilling-moments": (0.503, 35, 11),
 }
 

@@ -129,3 +129,14 @@ def test_hvp_chunk_is_chosen_per_device_type():
     assert C.hvp_chunk("cpu") == C.HVP_CHUNKS["cpu"] == C.HVP_CHUNK == 4
     assert C.hvp_chunk("cuda") == C.hvp_chunk(torch.device("cuda", 1)) == 16
     assert C.hvp_chunk("meta") == 4
+
+
+def test_skilling_probe_variance_is_the_gaussian_quadratic_form_variance():
+    from lib.theory import curvature as C
+    lam = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    v = C.skilling_probe_variance(lam, 2)
+    assert torch.allclose(v, torch.stack([2 * (lam ** 2).sum(), 2 * (lam ** 4).sum()]) / 9, rtol=1e-15)
+    z = torch.randn(400_000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    est = (z ** 2 * lam).sum(1) / 3                                 # r'Hr / N for H = diag(lam)
+    se = v[0] * (2 / 400_000) ** 0.5 * 3                           # a generous s.e. of a sample variance (heavy tails)
+    assert abs(est.var() - v[0]) < 4 * se

@@ -1,9 +1,12 @@
-"""Balduzzi et al. §5.1, Fig. 6: does a looks-linear initialisation make a deep CReLU net as
-trainable as a resnet? The four families, trained side by side at every depth."""
+"""Balduzzi et al. §5: the looks-linear initialisation. A CReLU net with mirrored weights is exactly
+linear at the start and stops being linear after one step (:func:`looks_linear_test`); §5.1, Fig. 6:
+does it make a deep CReLU net as trainable as a resnet? The four families, trained side by side at
+every depth (:func:`trainability_by_depth`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,6 +14,7 @@ from torch import Tensor
 
 from ..nets.models import Arch, Net
 from ..nets.training import train
+from ..theory import shattering as S
 
 
 def fig6_architectures(depth: int, width: int, d_in: int, d_out: int) -> dict[str, Arch]:
@@ -43,3 +47,58 @@ def trainability_by_depth(X: Tensor, y: Tensor, depths, *, width: int, n_network
                       independent_order=True, progress=progress, desc=f"{name}, L = {L}")
             out[name, L] = h["accuracy"][-1].double().numpy()
     return out
+
+
+@dataclass
+class LooksLinearTest:
+    """What :func:`looks_linear_test` measures on one looks-linear CReLU net."""
+
+    err_linear: float                  # max |net(x) - Σ_j (x W_1 ... W_L)_j| over 64 Gaussian inputs
+    scale_linear: float                # max |x W_1 ... W_L|, the size the round-off of err_linear scales with
+    spread: float                      # (max - min) of d net(t v)/dt along a line, over sqrt(width) |v|
+    eta: float                         # the step at which one gradient step leaves a nonlinearity of about 1e-4
+    nonlinearity: dict[int, float]     # k -> relative nonlinearity along the line after one step of k·eta
+
+
+def _line_nonlinearity(W: Tensor, t: Tensor, v: Tensor) -> float:
+    """How far the net is from affine along the line ``t v``: the residual of the least-squares affine
+    fit of ``net(t v)`` over ``t``, relative to the output's norm."""
+    out = S.crelu_chain(t[:, None] * v, W)[0]
+    A = torch.stack([t, torch.ones_like(t)], 1)
+    resid = out - A @ torch.linalg.lstsq(A, out[:, None]).solution[:, 0]
+    return (resid.norm() / out.norm()).item()
+
+
+def _one_step(W: Tensor, t: Tensor, v: Tensor, lr: float) -> Tensor:
+    """One gradient step of size ``lr`` on a nonlinear target along the line, ``|t| - mean|t|``
+    (both standardised): it breaks the mirror symmetry of the looks-linear start."""
+    Wp = W.clone().requires_grad_(True)
+    out = S.crelu_chain(t[:, None] * v, Wp)[0]
+    target = t.abs() - t.abs().mean()
+    loss = ((out / out.std() - target / target.std()) ** 2).mean()
+    (gW,) = torch.autograd.grad(loss, Wp)
+    return (W - lr * gW).detach()
+
+
+def looks_linear_test(depth: int, width: int, t: Tensor, *, generator: torch.Generator | None = None,
+                      device=None) -> LooksLinearTest:
+    """§5: a CReLU net with mirrored orthogonal blocks ``(W, -W)`` (:func:`lib.theory.shattering.looks_linear_weights`,
+    float64) computes exactly the linear map ``x W_1 ... W_L`` summed, so its gradient along any line is
+    constant; one gradient step on a nonlinear target makes it nonlinear, to first order in the step.
+    ``t (M,)`` are the line's coordinates; the weights, 64 inputs and the line's direction ``v`` are
+    drawn from ``generator`` in that order. The step ``eta`` is set from one probe so that the
+    nonlinearity is about 1e-4 (first-order regime); then steps of ``k eta``, ``k = 0, 1, 2, 4``."""
+    f64 = torch.float64
+    W = S.looks_linear_weights(1, depth, width, generator=generator, dtype=f64).to(device)
+    x = torch.randn(64, width, generator=generator, device=device, dtype=f64)
+    v = torch.randn(1, width, generator=generator, device=device, dtype=f64)
+    t = t.to(device=device, dtype=f64)
+    prod_map = x
+    for l in range(depth):
+        prod_map = prod_map @ W[0, l, :width, :]                      # the W blocks
+    err = (S.crelu_chain(x, W)[0] - prod_map.sum(-1)).abs().max().item()
+    _, d_line = torch.func.jvp(lambda s: S.crelu_chain(s[:, None] * v, W)[0], (t,), (torch.ones_like(t),))
+    spread = (d_line.max() - d_line.min()).abs().item() / (math.sqrt(width) * v.norm().item())
+    eta = 1e-7 * 1e-4 / _line_nonlinearity(_one_step(W, t, v, 1e-7), t, v)
+    nl = {k: _line_nonlinearity(_one_step(W, t, v, k * eta), t, v) for k in (0, 1, 2, 4)}
+    return LooksLinearTest(err, float(prod_map.abs().max()), spread, eta, nl)

@@ -167,6 +167,21 @@ def coactivation_fraction(acts: Tensor) -> Tensor:
     return pairs / (M * (M - 1) / 2) / a.shape[-1]
 
 
+def activation_rasters(x: Tensor, families: dict[str, tuple[str, str, float]], depth: int, E: int, N: int, *,
+                       generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """§2, Fig. 4: the last layer's activation pattern of ``E`` random nets of each family
+    (``name -> (kind, norm, b)`` of :func:`chain`, He weights, ``depth`` layers of width ``N``) over
+    scalar inputs ``x (M,)`` embedded by :func:`embed_1d`: ``name -> (E, M, N)`` bool. Weights and
+    embedding are drawn from ``generator`` family by family, weights first."""
+    out = {}
+    for name, (kind, norm, b) in families.items():
+        W = he_weights(E, depth, N, generator=generator, device=x.device, dtype=x.dtype)
+        x0 = embed_1d(x, E, N, generator=generator)
+        _, acts, _ = chain(x0, W, kind=kind, norm=norm, b=b, record=True)
+        out[name] = acts[:, -1]
+    return out
+
+
 def unit_activity(acts: Tensor) -> Tensor:
     """Fig. 4, left histograms: each unit's fraction of active inputs, ``(E, L, M, N) -> (E, L, N)``."""
     return acts.float().mean(-2)
@@ -516,6 +531,14 @@ def minibatch_gradient_stats(X: Tensor, families: dict[str, tuple[str, float]], 
                             "snr": (D.mean(1).abs() / D.std(1)).mean(-1).cpu().numpy(),
                             "offdiag": mean_abs_offdiagonal(C).cpu().numpy(), "image": C[0].abs().cpu().numpy()}
     return out
+
+
+def paired_mean_se(stats: dict, key: str, family: str, L: int, minus: str | None = None) -> tuple[float, float]:
+    """The mean over mini-batches of :func:`minibatch_gradient_stats`' ``key`` for ``family`` at depth
+    ``L`` and its standard error; with ``minus``, of the paired difference ``family - minus`` (every
+    family saw the same mini-batches and weights, so the difference's s.e. is the right one)."""
+    x = stats[family, L][key] - (0 if minus is None else stats[minus, L][key])
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
 
 
 

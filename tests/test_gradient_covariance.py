@@ -1,0 +1,63 @@
+"""lib.experiments.gradient_covariance and the §4-§5 helpers moved out of the path-sum chapter."""
+
+import math
+
+import numpy as np
+import torch
+
+from lib.experiments import gradient_covariance as GC
+from lib.experiments import trainability
+from lib.theory import path_sums as PS
+from lib.theory import shattering as S
+
+
+def test_families_and_their_paper_moments():
+    fams = GC.families([0.1, 0.5])
+    names = [f[0] for f in fams]
+    assert names[:6] == ["feedforward", "feedforward + centring", "feedforward + BN", "resnet a = b = 1",
+                         "resnet a = b = 1/sqrt2", "highway g2^2 = 1/L"] and names[6:] == ["BN resnet beta = 0.1", "BN resnet beta = 0.5"]
+    ab = {n: f for n, _, _, f in fams}
+    assert ab["highway g2^2 = 1/L"](4) == (math.sqrt(3 / 4), 0.5) and ab["BN resnet beta = 0.5"](7) == (1.0, 0.5)
+
+
+def test_real_network_moments_records_the_papers_prediction_and_ours():
+    g = torch.Generator().manual_seed(0)
+    c0 = GC.input_pair_correlations(32, generator=g)
+    assert c0.shape == (400 * 399 // 40,) and abs(c0.mean()) < 0.05 and 0.1 < c0.std() < 0.25   # ~ N(0, 1/32)
+    res = GC.real_network_moments(GC.families([0.5]), [2], batch=8, width=32, n_networks=6, c0=c0, generator=g)
+    q = res["BN resnet beta = 0.5", 2]
+    v, c = PS.resnet_bn_moments(3, 0.5)
+    assert q["paper_var"] == v and abs(q["paper_corr"] - c / v) < 1e-15
+    assert res["feedforward + BN", 2]["ours"] is None and 0 < res["feedforward", 2]["ours"] < 1
+    assert q["se_var"] > 0 and q["act"].shape == (2,)
+
+
+def test_per_layer_factors_and_delta_method():
+    res = {("f", 2): dict(var=4.0, se_var=0.4, paper_var=1.0), ("f", 4): dict(var=16.0, se_var=1.6, paper_var=1.0)}
+    ds, f, fp, se = GC.per_layer(res, "f", "var", [2, 4])
+    assert ds == [2, 4] and np.allclose(f, [2.0, 2.0]) and np.allclose(fp, 1.0)
+    assert np.allclose(se, [2.0 * 0.1 / 2, 2.0 * 0.1 / 4])          # d(q^(1/L)) = q^(1/L) dq / (q L)
+
+
+def test_looks_linear_net_is_linear_then_first_order_nonlinear():
+    ll = trainability.looks_linear_test(6, 16, torch.linspace(-2, 2, 64), generator=torch.Generator().manual_seed(1))
+    assert ll.err_linear < 1e-12 * max(1.0, ll.scale_linear) and ll.spread < 1e-12
+    nl = ll.nonlinearity
+    assert nl[0] < 1e-12 and abs(nl[1] - 1e-4) < 1e-5 and abs(nl[2] / nl[1] - 2) < 1e-3 and abs(nl[4] / nl[2] - 2) < 1e-3
+
+
+def test_activation_rasters_and_paired_mean_se():
+    g = torch.Generator().manual_seed(2)
+    r = S.activation_rasters(torch.linspace(-1, 1, 20), {"ff": ("ff", "none", 1.0), "res": ("res", "bn", 1.0)}, 3, 2, 8,
+                             generator=g)
+    assert r["ff"].shape == (2, 20, 8) and r["ff"].dtype == torch.bool
+    stats = {("a", 1): {"k": np.array([1.0, 2.0, 3.0])}, ("b", 1): {"k": np.array([0.0, 0.0, 1.0])}}
+    m, se = S.paired_mean_se(stats, "k", "a", 1, minus="b")
+    assert abs(m - 5 / 3) < 1e-15 and abs(se - math.sqrt(1 / 3) / math.sqrt(3)) < 1e-15   # differences 1, 2, 2
+
+
+def test_shallow_gradient_is_brownian_in_t():
+    bt = GC.shallow_gradient_brownian(64, 400, 128, generator=torch.Generator().manual_seed(0))
+    assert bt.z_cov < 4.5
+    assert np.all(np.abs(bt.kl_var - bt.kl_exact) <= 4 * bt.kl_se + np.abs(bt.kl_discretised - bt.kl_exact))
+    assert np.allclose(bt.kl_exact, 1 / ((np.arange(1, 6) - 0.5) ** 2 * np.pi ** 2))
