@@ -29,7 +29,7 @@ CEILING = {
     "legendre-asymptotics": (0.366, 15, 5),
     "noise-stability": (0.504, 15, 8),
     "path-sum-covariance": (0.519, 29, 10),
-    "skilling-moments": (0.503, 35, 11),
+    "skilling-moments": (0.479, 25, 10),
 }
 
 
@@ -110,3 +110,12 @@ def test_report(capsys):
             print(f"  {slug:22s} code {s['fraction']:4.0%} ({s['code']}/{s['lines']} lines), {s['cells']} cells, "
                   f"longest {s['longest']}, median {s['median']:g}  [{mark}]")
     assert all(s["cells"] > 0 for _, s in rows)
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.md")), ids=lambda p: p.name)
+def test_no_control_characters(path):
+    """A LaTeX command written into a Python string without a raw prefix loses its backslash to an
+    escape ("\\to" -> tab + "o", "\\beta" -> backspace + "eta"): no page may contain such characters."""
+    bad = [(i + 1, repr(ch)) for i, line in enumerate(path.read_text().splitlines())
+           for ch in line if ch == "\t" or (ord(ch) < 32 and ch not in "\n")]
+    assert not bad, f"{path.name}: control characters at (line, char) {bad[:5]}"

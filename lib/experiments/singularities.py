@@ -1,0 +1,62 @@
+"""Orhan & Pitkow, Supp. Note 1 and §2.1 (Fig. 1): the singularities of a small ReLU net's loss
+surface counted on exact Hessians. A net whose units are each active on half of the inputs, then
+made to have two identical (overlapping) units or one dead unit; at zero loss its Hessian is the
+Gauss-Newton matrix, and its null directions are the rescalings and the singular directions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..nets.models import Arch, Net
+from ..theory import curvature as C
+
+CONFIGS = ("generic", "overlap", "dead")
+
+
+def half_active_net(kind: str, config: str, x: Tensor, *, generator: torch.Generator | None = None,
+                    dtype: torch.dtype = torch.float64) -> Net:
+    """A 5-6-6-6-3 ReLU net (``kind`` "plain" or "residual", Glorot weights) whose every hidden unit is
+    active on exactly half of ``x (n, 5)`` (biases set to minus the median pre-activation, layer by
+    layer); ``config`` "overlap" then makes units 0 and 1 of hidden layer 2 identical, "dead" kills
+    unit 0 of layer 2 (zero incoming weights, bias -1), "generic" leaves it."""
+    if config not in CONFIGS:
+        raise ValueError(f"config={config!r}: use one of {CONFIGS}")
+    net = Net(Arch(d_in=x.shape[1], width=6, depth=2, d_out=3, kind=kind, init="glorot", bias=True), E=1,
+              generator=generator, device=x.device, dtype=dtype)
+    with torch.no_grad():
+        for i in range(3):                               # hidden layers 1, 2, 3
+            net.biases[i].zero_()
+            net.biases[i].copy_(-net(x, trace=True)[1].pre[i].median(dim=1, keepdim=True).values)
+            if i == 1 and config == "overlap":
+                net.weights[1][0, 1] = net.weights[1][0, 0]
+                net.biases[1][0, 0, 1] = net.biases[1][0, 0, 0]
+            if i == 1 and config == "dead":
+                net.weights[1][0, 0] = 0.0
+                net.biases[1][0, 0, 0] = -1.0
+    return net
+
+
+def half_mse(out: Tensor, y: Tensor) -> Tensor:
+    """``½ Σ_j (out - y)²`` averaged over the inputs: the squared loss of Supp. Note 1."""
+    return 0.5 * (out - y).pow(2).sum(-1).mean(-1)
+
+
+def zero_loss_nullities(x: Tensor, *, generator_for, threshold: float = 1e-9) -> tuple[dict, dict]:
+    """For every ``(kind, config)``: the :func:`half_active_net` (weights from ``generator_for()``, a
+    fresh generator of the same stream each time), trained on its own outputs (zero loss, so the
+    Hessian is the Gauss-Newton matrix), and the number of eigenvalues of its exact Hessian
+    (:func:`lib.theory.curvature.exact_hessian`) with ``|λ| <= threshold · max|λ|``. Returns
+    ``(nullity, spectra)`` keyed by ``(kind, config)``: the counts and the sorted ``|λ|``."""
+    nullity, spectra = {}, {}
+    for kind in ("plain", "residual"):
+        for config in CONFIGS:
+            net = half_active_net(kind, config, x, generator=generator_for())
+            with torch.no_grad():
+                target = net(x)
+            f = C.FlatLoss(net, half_mse, x, target)
+            ev = torch.linalg.eigvalsh(C.exact_hessian(f, f.theta)).abs()
+            spectra[kind, config] = np.sort(ev.cpu().numpy())
+            nullity[kind, config] = int((ev <= threshold * ev.max()).sum())
+    return nullity, spectra
