@@ -25,7 +25,7 @@ AT_TARGET = ("preliminaries",)
 #: the others, as measured on 2026-12-04 (after the claims moved into the text, and the experiments of
 #: legendre and noise into lib): (fraction, longest, median), lowered as chapters improve
 CEILING = {
-    "dilution-theorem": (0.523, 54, 19),
+    "dilution-theorem": (0.471, 33, 14),
     "legendre-asymptotics": (0.366, 15, 5),
     "noise-stability": (0.504, 15, 8),
     "path-sum-covariance": (0.519, 29, 10),

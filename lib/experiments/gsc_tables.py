@@ -65,3 +65,22 @@ def table3(*, depth: int, d: int, n_datasets: int, n_points: int, generator: tor
         out[key] = {"log10_gsc": np.log10(gsc), "log10_corrected": corr, "min_undiluted": und.min(-1),
                     "mean_log_k": np.log(bd["k"]).mean(-1)}
     return out
+
+
+def layer_positions(kinds) -> np.ndarray:
+    """Fig. 1A's abscissa: each operation's position in linear layers from the input (a linear layer
+    at an integer, its normalisation a third and its nonlinearity two thirds of the way on)."""
+    lin_idx = np.cumsum([k == "linear" for k in kinds])
+    return lin_idx - 1 + np.array([{"linear": 0.0, "norm": 0.33, "nonlin": 0.66}.get(k, 0) for k in kinds])
+
+
+def explosion_rate(gsc_profile, kinds, depth: int) -> tuple[float, float]:
+    """Def. 3: the rate ``r`` of a GSC that explodes as ``GSC(l, 0) ≈ c r^(L - l)``, from a least-squares
+    fit of ``log GSC`` at the linear layers against their distance from the error, and the fit's
+    ``R²`` (how log-linear the profile is)."""
+    is_lin = np.array([k == "linear" for k in kinds])
+    xs = (depth - layer_positions(kinds))[is_lin]
+    lg = np.log(np.asarray(gsc_profile)[is_lin])
+    coef = np.polyfit(xs, lg, 1)
+    resid = lg - np.polyval(coef, xs)
+    return float(math.exp(coef[0])), float(1 - resid.var() / lg.var())
