@@ -199,3 +199,13 @@ def test_new_wrappers_make_the_stated_error():
     assert swapped["ff", 5] == ("r.1", 5) and swapped["r.1", 5] == ("ff", 5) and swapped["r.5", 5] == ("r.5", 5)
     assert mutations._fig5_relabelled("betas")(out, None, fams, [2, 5, 9])["r.1", 2] == ("r1", 2)
     assert mutations._fig5_relabelled("depths")(out, None, fams, [2, 5, 9])["ff", 2] == ("ff", 9)
+
+
+def test_with_reaches_keyword_only_and_var_keyword_arguments():
+    def f(x, *, b=1.0, **kw):
+        return x, b, kw
+    assert mutations._with(b=2.0)(f)(1, b=5.0) == (1, 2.0, {})
+    assert mutations._with(kind="ff")(f)(1, kind="res") == (1, 1.0, {"kind": "ff"})   # through **kw, not dropped
+    with pytest.raises(TypeError, match="no argument"):
+        mutations._with(kind="ff")(lambda x, b=1.0: x)
+    assert mutations._first_arg_mapped({"a": "b", "b": "a"})("a", 3) == (("b", 3), {})

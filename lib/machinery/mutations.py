@@ -209,9 +209,18 @@ def _with(**fixed: Any):
     def wrap(f):
         sig = inspect.signature(f)
 
+        varkw = next((p.name for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD), None)
+        unknown = set(fixed) - set(sig.parameters)
+        if unknown and varkw is None:
+            raise TypeError(f"_with: {f.__qualname__} takes no argument {sorted(unknown)}")
+
         def g(*a, **kw):
             bound = sig.bind(*a, **kw)
-            bound.arguments.update(fixed)
+            for k, v in fixed.items():          # a name the signature lacks goes into its **kwargs
+                if k in sig.parameters:
+                    bound.arguments[k] = v
+                else:
+                    bound.arguments.setdefault(varkw, {})[k] = v
             return f(*bound.args, **bound.kwargs)
         return g
     return wrap
@@ -238,8 +247,9 @@ def _gsc_shrinks_with_batch(d, arch, ws, skips, x, *a, **kw):
     return {**d, "gsc": d["gsc"] * (x.shape[-2] / 10_000) ** 0.5}
 
 
-def _init_swapped(src: str, dst: str):
-    return lambda init, *a, **kw: ((dst if init == src else init, *a), kw)
+def _first_arg_mapped(mapping: dict):
+    """Replace the first argument by ``mapping[value]`` where it has an entry (an init, a kind built as another)."""
+    return lambda v, *a, **kw: ((mapping.get(v, v), *a), kw)
 
 
 def _batch_stats_from_first(m: int):
@@ -461,14 +471,6 @@ def _at_zero_error(a, s, c, *args, **kw):
     return (a, torch.prod(a + c, -1), c, *args), kw
 
 
-def _kinds_exchanged(x: str, y: str):
-    return lambda kind, *a, **kw: (({x: y, y: x}.get(kind, kind), *a), kw)
-
-
-def _kind_as(src: str, dst: str):
-    return lambda kind, *a, **kw: ((dst if kind == src else kind, *a), kw)
-
-
 def _without_shifts(*a, **kw):
     return a[:5], {k: v for k, v in kw.items() if k not in ("shift_a", "shift_b")}
 
@@ -534,13 +536,13 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("undiluted-no-correction", "dilution-theorem", "lib.theory.dilution.undiluted_rate", _with(k_b=0.0),
              "Fig. 3C's correction left out (k_b = 0: the undiluted rate is the block's own)", ("fig3c-corrected-tracks-vanilla",)),
     Mutation("skew-as-negdef", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
-             _before(_init_swapped("skew", "neg-def")), "Table 3's skew-symmetric branches built as -C^T C",
+             _before(_first_arg_mapped({"skew": "neg-def"})), "Table 3's skew-symmetric branches built as -C^T C",
              ("table3-skew-improves-*",)),
     Mutation("negdef-as-gaussian", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
-             _before(_init_swapped("neg-def", "gaussian")), "Table 3's -C^T C branches built as Gaussian ones",
+             _before(_first_arg_mapped({"neg-def": "gaussian"})), "Table 3's -C^T C branches built as Gaussian ones",
              ("table3-negdef-explodes-*",)),
     Mutation("correlated-as-negdef", "dilution-theorem", "lib.theory.dilution.dynamical_weights",
-             _before(_init_swapped("correlated", "neg-def")), "Table 3's correlated branches built as -C^T C",
+             _before(_first_arg_mapped({"correlated": "neg-def"})), "Table 3's correlated branches built as -C^T C",
              ("table3-correlated-comparable-*",)),
     Mutation("dilution-inverted", "dilution-theorem", "lib.theory.dilution.block_dilution", _then(_inverted("k")),
              "the block dilution k_b inverted (skip and branch exchanged)", ("table3-correlated-more-dilution-*",)),
@@ -771,8 +773,7 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("grid-gradients-integrated", "path-sum-covariance", "lib.theory.shattering.grid_gradients",
              _then(_integrated_along_grid), "the gradients summed along the grid (white noise integrated to brown)",
              ("fig2-feedforward-whitens",)),
-    Mutation("grid-resnets-without-skips", "path-sum-covariance", "lib.theory.shattering.grid_gradients",
-             _before(lambda *a, **kw: (a, {**kw, "kind": "ff"})),
+    Mutation("grid-resnets-without-skips", "path-sum-covariance", "lib.theory.shattering.grid_gradients", _with(kind="ff"),
              "the resnets of Figs. 1-2 built without their skips", ("fig2-resnet-between", "fig2-small-beta-brown")),
     Mutation("bn-everywhere", "path-sum-covariance", "lib.theory.shattering.activation_rasters",
              _before(_families_norm_swapped("none", "bn")), "Fig. 4's nets given batch norm where none is asked",
@@ -839,10 +840,10 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              "the reduced model's Hessian evaluated at zero error (s = u), where the paper's identical columns hold",
              ("eq34-columns-identical",)),
     Mutation("linear-plain-residual-exchanged", "skilling-moments", "lib.theory.linear_nets.offsets",
-             _before(_kinds_exchanged("plain", "residual")), "the plain and residual reduced models' offsets exchanged",
+             _before(_first_arg_mapped({"plain": "residual", "residual": "plain"})), "the plain and residual reduced models' offsets exchanged",
              ("figS2b-plain-stuck", "figS2b-residual-converges")),
     Mutation("linear-hyper-as-residual", "skilling-moments", "lib.theory.linear_nets.offsets",
-             _before(_kind_as("hyper", "residual")), "the hyper-residual reduced model built with the residual offsets",
+             _before(_first_arg_mapped({"hyper": "residual"})), "the hyper-residual reduced model built with the residual offsets",
              ("figS2b-hyper-common-lr",)),
     Mutation("two-mode-shifts-ignored", "skilling-moments", "lib.theory.linear_nets.two_mode_descent", _before(_without_shifts),
              "the residual net's shifts (Eqs. 16-19) ignored: the two-mode descent of the plain net",
