@@ -268,3 +268,61 @@ def test_reproduced_table_lays_cells_out_as_the_paper_does(run):
     assert md[3] == "| r2 | 3 ± 0.012 · paper 3 ✓ | – |"
     with pytest.raises(RuntimeError, match="no records"):
         lib.reproduced_table(["nothing"])
+
+
+INV_TEXT = """# T
+
+## The paper, item by item
+
+Prose before the table.
+
+| paper item | checked by, or why not |
+| --- | --- |
+| Prop. 1 | `a` |
+| Table 1 (with \\| a bar) | `tab`, `a` and `b` |
+| Fig. 9 | not attempted: needs ImageNet |
+| Def. 1 | context only: a definition |
+
+## Next section
+
+| not | part of it |
+| --- | --- |
+| x | `y` |
+"""
+
+
+def test_inventory_from_source_reads_the_table_of_its_section():
+    from lib.machinery.checks import inventory_from_source
+
+    got = inventory_from_source("x", INV_TEXT)
+    assert got == {"Prop. 1": ["a"], "Table 1 (with | a bar)": ["tab", "a", "b"], "Fig. 9": ("not attempted", "needs ImageNet"),
+                   "Def. 1": ("context only", "a definition")}
+    for bad, match in ((INV_TEXT.replace("| Prop. 1 | `a` |", "| Prop. 1 | a |"), "neither claim ids"),
+                       (INV_TEXT.replace("| Prop. 1 | `a` |", "| Prop. 1 | `a` maybe |"), "neither claim ids"),
+                       (INV_TEXT.replace("| Prop. 1 | `a` |", "| Prop. 1 | `a` | extra |"), "3 cells"),
+                       (INV_TEXT.replace("| Def. 1 |", "| Prop. 1 |"), "listed twice"),
+                       (INV_TEXT.replace("## The paper, item by item", "## Inventory"), "no section"),
+                       ("## The paper, item by item\n\nno table\n", "no table")):
+        with pytest.raises(ValueError, match=match):
+            inventory_from_source("x", bad)
+
+
+def test_every_chapter_states_its_inventory_as_a_table():
+    from lib.machinery import chapters
+    from lib.machinery.checks import inventory_from_source
+
+    for slug in chapters.CHAPTERS:
+        if slug != "preliminaries":
+            assert len(inventory_from_source(slug)) >= 10, slug
+
+
+def test_inventory_without_items_reads_the_chapter_and_shows_only_its_summary(run, monkeypatch):
+    from lib.machinery import checks
+
+    lib.check(claim="a", source="Prop. 1", statement="s", measured=1.0, expected=1.0, tol=0.0, kind="exact")
+    monkeypatch.setattr(checks, "inventory_from_source", lambda ch: {"Prop. 1": ["a"], "Def. 1": ("context only", "d")})
+    md = lib.inventory().data
+    assert md.startswith("Inventory verified against this run: 1 items checked, 0 not attempted, 1 context only.")
+    assert "| paper item |" not in md
+    monkeypatch.setattr(checks, "inventory_from_source", lambda ch: {"Prop. 1": ["a", "b"]})
+    assert "not run with these parameters: Prop. 1" in lib.inventory(strict=False).data

@@ -654,10 +654,62 @@ NOT_ATTEMPTED = "not attempted"
 CONTEXT_ONLY = "context only"
 
 
-def inventory(items: dict[str, Any], *, strict: bool = True):
+#: the section of a chapter that holds its paper inventory as a Markdown table
+INVENTORY_HEADING = "## The paper, item by item"
+
+
+def inventory_from_source(chapter: str, text: str | None = None) -> dict[str, Any]:
+    """The paper inventory a chapter states in its text: the first Markdown table of its section
+    :data:`INVENTORY_HEADING`, two columns, ``| paper item | checked by, or why not |``. The second
+    column is either the claim ids that check the item, in backticks (```thm1-rate`, `thm1-mode` ``),
+    or ``not attempted: <reason>`` or ``context only: <reason>``. Returns the items as
+    :func:`inventory` takes them. ``text`` is the chapter's source (read from ``book/`` when not
+    given). A ``|`` inside a cell is written ``\\|``."""
+    import re
+
+    if text is None:
+        text = (ROOT / "book" / f"{chapter}.md").read_text()
+    lines = text.splitlines()
+    where = f"{chapter}: the paper inventory"
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == INVENTORY_HEADING)
+    except StopIteration:
+        raise ValueError(f"{where}: no section '{INVENTORY_HEADING}' in the chapter") from None
+    table: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith("#") or (table and not line.lstrip().startswith("|")):
+            break
+        if line.lstrip().startswith("|"):
+            table.append(line.strip())
+    if len(table) < 3:
+        raise ValueError(f"{where}: section '{INVENTORY_HEADING}' has no table '| paper item | checked by, or why not |' "
+                         "with at least one row")
+    items: dict[str, Any] = {}
+    for row in table[2:]:
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        if len(cells) != 2:
+            raise ValueError(f"{where}: row {row!r} has {len(cells)} cells, not 2 (paper item, checked by or why not)")
+        item, what = cells
+        if item in items:
+            raise ValueError(f"{where}: item {item!r} is listed twice")
+        m = re.fullmatch(r"(not attempted|context only):\s*(.*)", what)
+        if m:
+            items[item] = (m.group(1), m.group(2))
+            continue
+        ids = re.findall(r"`([^`]+)`", what)
+        rest = re.sub(r"\band\b", "", re.sub(r"`[^`]+`", "", what)).strip(" ,;")
+        if not ids or rest:
+            raise ValueError(f"{where}: item {item!r}: {what!r} is neither claim ids in backticks nor "
+                             "'not attempted: <reason>' nor 'context only: <reason>'")
+        items[item] = ids
+    return items
+
+
+def inventory(items: dict[str, Any] | None = None, *, strict: bool = True):
     """The paper inventory of the running chapter: every numbered result of the paper (theorem,
     lemma, proposition, corollary, table, figure, the equations the chapter relies on) with what
-    the chapter does with it. A value is a claim id or a list of them (the item is *checked* by
+    the chapter does with it. Without ``items`` they are read from the chapter's text
+    (:func:`inventory_from_source`), where the reader sees them as a table. A value is a claim id or a list of them (the item is *checked* by
     those records; a reproduced table is named by its id), or ``(NOT_ATTEMPTED, reason)`` or
     ``(CONTEXT_ONLY, reason)`` (a definition or a cited result that carries no claim of its own).
 
@@ -666,12 +718,16 @@ def inventory(items: dict[str, Any], *, strict: bool = True):
     experiments out on purpose: those items then read "not run with these parameters"), or when a
     record of this run is named by no item -- so a claim cannot be added without saying which of
     the paper's results it checks. Writes ``_build/ledger/<chapter>.inventory.json`` and returns
-    the inventory as a Markdown table for display."""
+    the inventory as a Markdown table for display (only its summary line when the table is the
+    chapter's own)."""
     from IPython.display import Markdown
 
     run = _state["run"]
     if run is None:
         raise RuntimeError("lib.inventory() called before lib.setup(): call setup first")
+    from_text = items is None
+    if from_text:
+        items = inventory_from_source(run.chapter)
     have = {r.get("table", r["claim"]) for r in _state["records"]}
     rows, named, errors = [], set(), []
     for item, what in items.items():
@@ -700,8 +756,13 @@ def inventory(items: dict[str, Any], *, strict: bool = True):
     d.mkdir(parents=True, exist_ok=True)
     (d / f"{run.chapter}.inventory.json").write_text(json.dumps(rows, indent=1))
     counts = {s_: sum(r["status"] == s_ for r in rows) for s_ in ("checked", NOT_ATTEMPTED, CONTEXT_ONLY)}
-    lines = [f"{counts['checked']} items checked, {counts[NOT_ATTEMPTED]} not attempted, {counts[CONTEXT_ONLY]} context only.", "",
-             "| paper item | status | checked by / reason |", "| --- | --- | --- |"]
+    summary = f"{counts['checked']} items checked, {counts[NOT_ATTEMPTED]} not attempted, {counts[CONTEXT_ONLY]} context only."
+    if from_text:
+        unrun = [r["item"] for r in rows if r["status"] not in ("checked", NOT_ATTEMPTED, CONTEXT_ONLY)]
+        return Markdown(f"Inventory verified against this run: {summary} Every record of the run is named by an item"
+                        + (f"; not run with these parameters: {'; '.join(unrun)}." if unrun else
+                           ", and every claim the table names was checked."))
+    lines = [summary, "", "| paper item | status | checked by / reason |", "| --- | --- | --- |"]
     for r in rows:
         by = ", ".join(f"`{c}`" for c in r["claims"]) or r["reason"]
         lines.append(f"| {_cell(r['item'])} | {r['status']} | {_cell(by)} |")
