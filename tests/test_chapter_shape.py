@@ -21,15 +21,13 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 MAX_CODE_FRACTION, MAX_CELL, MAX_MEDIAN = 0.35, 15, 8   # median strictly under MAX_MEDIAN
 
 #: chapters at the targets
-AT_TARGET = ("preliminaries",)
-#: the others, as measured on 2026-12-04 (after the claims moved into the text, and the experiments of
-#: legendre and noise into lib): (fraction, longest, median), lowered as chapters improve
+AT_TARGET = ("legendre-asymptotics", "noise-stability", "preliminaries")
+#: the others, as measured on 2026-12-05 (after the paper inventories moved into the text as tables):
+#: (fraction, longest, median), lowered as chapters improve
 CEILING = {
-    "dilution-theorem": (0.471, 33, 14),
-    "legendre-asymptotics": (0.366, 15, 5),
-    "noise-stability": (0.504, 15, 8),
-    "path-sum-covariance": (0.519, 29, 10),
-    "skilling-moments": (0.479, 25, 10),
+    "dilution-theorem": (0.435, 33, 13.5),
+    "path-sum-covariance": (0.488, 29, 10),
+    "skilling-moments": (0.450, 25, 10),
 }
 
 

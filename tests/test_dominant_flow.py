@@ -70,3 +70,25 @@ def test_monte_carlo_of_phi_agrees():
     y = gen.normal(size=200_000)
     est = (np.abs(x) > np.abs(y)).mean()
     assert abs(est - float(Df.phi(0.4))) < 4 * math.sqrt(est * (1 - est) / x.size)
+
+
+def test_trivial_variance_estimates_the_corrected_factor_not_the_papers():
+    setting = dict(n=10, L=6, l=2, p=0.8, eps=0.5, sigma_a=0.01, sigma_v=0.1)   # eps is replaced by small_eps
+    q, se = Df.trivial_variance(20_000, **setting, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    assert (q, se) != Df.trivial_variance(20_000, **setting, small_eps=0.5, generator=g)
+    k = setting["L"] - setting["l"]
+    assert abs(q - Df.q_corrected(0.8, k)) < 4 * se + 1e-3 * q         # 1e-3: the eps = 1e-3 second-order terms
+    assert abs(q - Df.p_prime(0.8, k)) > 10 * se
+
+
+def test_trivial_sweeps_move_one_variable_at_a_time():
+    base = dict(n=10, L=6, l=2, p=0.9, eps=0.1, sigma_a=0.01, sigma_v=0.1)
+    out = Df.trivial_sweeps(base, {"p": [0.5, 1.0], "sigma_v": [1.0]}, 2000, generator=torch.Generator().manual_seed(1))
+    assert list(out) == [("p", 0.5), ("p", 1.0), ("sigma_v", 1.0)]
+    r = out[("p", 1.0)]
+    assert r["paper"] == pytest.approx(Df.sigma_approx(n=10, L=6, l=2, p=1.0, eps=0.1, sigma_a=0.01))
+    assert r["corrected"] == pytest.approx(Df.sigma_approx(n=10, L=6, l=2, p=1.0, eps=0.1, sigma_a=0.01, form="corrected",
+                                                           exact_phi=True))
+    assert abs(r["res"] - r["paper"]) < 4 * r["res_se"] + 0.02 and r["plain"] < r["res"]
+    assert out[("p", 0.5)]["res"] < r["res"]

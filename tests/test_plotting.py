@@ -54,3 +54,24 @@ def test_beside_draws_mean_band_and_prediction():
     with pytest.raises(ValueError, match="prediction"):
         beside(ax2, [0, 1, 2], s, label="m", ratio=True)
     plt.close("all")
+
+
+def test_curves_draws_each_curve_with_its_prediction_in_its_colour():
+    import numpy as np
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lib.machinery.plotting import curves
+
+    fig, ax = plt.subplots()
+    x = np.arange(4.0)
+    curves(ax, x, {"a": x, "b": 2 * x}, ref={"a": 1.5, "b": 3 * x}, xscale="linear", title="t")
+    lines = ax.get_lines()
+    # a, its horizontal prediction, b, its curve prediction
+    assert len(lines) == 4 and np.allclose(lines[0].get_ydata(), x) and np.allclose(lines[1].get_ydata(), 1.5)
+    assert lines[1].get_color() == lines[0].get_color() and lines[3].get_color() == lines[2].get_color() != lines[0].get_color()
+    assert np.allclose(lines[3].get_ydata(), 3 * x) and lines[3].get_linestyle() == "--"
+    assert ax.get_title() == "t" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    with pytest.raises(ValueError, match="not drawn"):
+        curves(ax, x, {"a": x}, ref={"c": 1.0})
+    plt.close("all")

@@ -104,3 +104,21 @@ def test_labelled_paths_counts_and_reindexing():
     w, x = rng.normal(size=lam), rng.normal(size=d)
     eq10 = sum(x[v].sum() * np.prod(w[list(t_)]) for g in paths.values() for t_, v in g.items())
     assert SG.linear_output(labels, w, x) == pytest.approx(eq10, rel=1e-12)
+
+
+def test_asymptotic_study_keeps_distinct_arguments_and_the_proofs_rate():
+    # beta = 2 has the |x| of beta = 0.5, so it is dropped and 0.3 tops the set up to three
+    st = SG.asymptotic_study([0.5, 2.0, 0.1], 3000)
+    assert list(st) == [0.5, 0.1, 0.3]
+    for b, a in st.items():
+        assert a.x == pytest.approx(abs((1 + b * b) / (1 - b * b)))
+        assert a.ps[0] == 10 and a.ps[-1] == 3000 and np.all(np.diff(a.ps) > 0)
+        assert a.slope == pytest.approx(-1.0, abs=0.03)          # O(1/p): the leading-term error of App. B
+        assert a.p1 is None or a.err[list(a.ps).index(a.p1)] < 0.01
+    # more betas than n_distinct: all of them are kept, nothing added
+    assert list(SG.asymptotic_study([0.1, 0.2, 0.4, 0.6], 100)) == [0.1, 0.2, 0.4, 0.6]
+
+
+def test_log_legendre_mpmath_is_the_reference():
+    assert SG.log_legendre_mpmath(2, 3.0) == pytest.approx(math.log(0.5 * (3 * 9 - 1)), rel=1e-15)   # P_2 = (3x^2 - 1)/2
+    assert SG.log_legendre_mpmath(1000, 1.01) == pytest.approx(SG.log_legendre(1000, 1.01), rel=1e-12)

@@ -108,3 +108,25 @@ def beside(ax, x, samples, predicted=None, *, label: str, ratio: bool = False, k
     if np.issubdtype(np.asarray(x).dtype, np.integer):   # depths, layers: integer ticks
         ax.xaxis.get_major_locator().set_params(integer=True)
     return c
+
+
+def curves(ax, x, ys: dict, *, ref: dict | None = None, marker: str = "-", legend: bool = True, **axes):
+    """Several curves over the same ``x`` (one per item of ``ys``, labelled by its key), each with
+    its prediction ``ref[key]`` dashed in the curve's colour when given (a number: a horizontal
+    line; an array of ``len(x)``: a curve). ``axes`` go to ``ax.set`` (``xlabel``, ``xscale``,
+    ``title``…). For a measurement with a spread over samples use :func:`beside`. Returns ``ax``."""
+    ref = ref or {}
+    if unknown := set(ref) - set(ys):
+        raise ValueError(f"curves(): predictions for curves that are not drawn: {sorted(map(str, unknown))}")
+    for key, y in ys.items():
+        (line,) = ax.plot(x, y, marker, ms=3, label=str(key))
+        if key in ref:
+            r = np.asarray(ref[key], dtype=float)
+            if r.ndim == 0:
+                ax.axhline(float(r), color=line.get_color(), ls="--", lw=0.8)
+            else:
+                ax.plot(x, r, "--", color=line.get_color(), lw=0.8)
+    ax.set(**axes)
+    if legend:
+        ax.legend(fontsize=8)
+    return ax

@@ -150,3 +150,50 @@ def phi_monte_carlo(rs, n: int, *, generator: torch.Generator | None = None, dev
     X = torch.randn(n, len(rs), generator=generator, device=device, dtype=torch.float64) * rs
     Y = torch.randn(n, len(rs), generator=generator, device=device, dtype=torch.float64)
     return (X.abs() > Y.abs()).to(torch.float64).cpu().numpy()
+
+
+def trivial_variance(n_exp: int, *, small_eps: float = 1e-3, generator: torch.Generator | None = None, device=None,
+                     dtype: torch.dtype = torch.float64, **setting) -> tuple[float, float]:
+    """The variance behind Eq. 11 of App. D.4.1, measured: ``Var[Σ_{j≠i} Θ_ij | Z_i]`` divided by
+    ``(ε σ_A σ_V)² (n - 1)``, from ``n_exp`` draws of :func:`trivial_theta` at the setting
+    ``setting`` with its ``eps`` replaced by ``small_eps`` (``1e-3``: the second-order terms are
+    ``1e-6`` relative), so that it estimates the first-order factor the paper calls ``p'``
+    (:func:`p_prime`; the correct one is :func:`q_corrected`). Returns the mean and its standard
+    error over the rows ``i`` where ``Z_i`` holds."""
+    theta, z = trivial_theta(n_exp, **{**setting, "eps": small_eps}, generator=generator, device=device, dtype=dtype)
+    n, sigma_a, sigma_v = setting.get("n", 20), setting.get("sigma_a", 0.01), setting.get("sigma_v", 0.1)
+    diag = theta.diagonal(dim1=-2, dim2=-1)
+    rz = ((theta.sum(-1) - diag)[z] / (small_eps * sigma_a * sigma_v * math.sqrt(n - 1))).cpu().numpy()
+    sq = rz**2
+    return float(sq.mean()), float(sq.std(ddof=1) / math.sqrt(sq.size))
+
+
+def trivial_sweeps(base: dict, sweeps: dict, n_exp: int, *, generator: torch.Generator | None = None,
+                   device=None) -> dict:
+    """Fig. 11 of App. D.4.1: ``E[σ^(ℓ)]`` simulated for the residual and the plain net
+    (:func:`trivial_sigma`, ``n_exp`` experiments each) with one variable of ``base`` (a
+    :func:`trivial_theta` setting) moved at a time over ``sweeps`` (``{variable: values}``), beside
+    the paper's approximation (:func:`sigma_approx`) and the corrected variance with the exact
+    ``φ``. Returns ``{(variable, value): {res, res_se, plain, paper, corrected}}``."""
+    out = {}
+    for var, vals in sweeps.items():
+        for v in vals:
+            setting = {**base, var: v}
+            res = trivial_sigma(n_exp, **setting, generator=generator, device=device).cpu().numpy()
+            plain = trivial_sigma(n_exp, **setting, residual=False, generator=generator, device=device).cpu().numpy()
+            kw = {k: x for k, x in setting.items() if k != "sigma_v"}
+            out[(var, v)] = dict(res=res.mean(), res_se=float(np.std(res, dtype=float, ddof=1)) / math.sqrt(res.size), plain=plain.mean(),
+                                 paper=sigma_approx(**kw), corrected=sigma_approx(**kw, form="corrected", exact_phi=True))
+    return out
+
+
+def sigma_approximations(*, n: int = 20, L: int = 10, l: int = 5, p: float = 0.9, eps: float = 0.1, sigma_a: float = 0.01,
+                         sigma_v: float | None = None) -> dict[str, float]:
+    """Every form of :func:`sigma_approx` at one setting: the paper's final formula
+    (``"conclusion"``), its Eq. 11 (``"eq11"``), Eq. 11 with the corrected variance
+    (``"corrected"``) and the same with the exact ``φ`` (``"corrected, exact phi"``). ``sigma_v`` is
+    accepted so a :func:`trivial_theta` setting can be passed whole; ``σ_V`` cancels from ``r``."""
+    kw = dict(n=n, L=L, l=l, p=p, eps=eps, sigma_a=sigma_a)
+    out = {f: sigma_approx(**kw, form=f) for f in ("conclusion", "eq11", "corrected")}
+    out["corrected, exact phi"] = sigma_approx(**kw, form="corrected", exact_phi=True)
+    return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import gammaln, logsumexp
@@ -291,6 +292,24 @@ def eq15_main_text_exact(ys, p_max: int = 30) -> int:
                for y in ys for p in range(1, p_max + 1))
 
 
+def log_legendre_mpmath(p: int, x: float, dps: int = 40) -> float:
+    """``log P_p(x)`` by mpmath's arbitrary-precision Legendre function at ``dps`` digits: the
+    independent reference :func:`log_legendre` is checked against."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        return float(mpmath.log(mpmath.legenp(p, 0, x)))
+
+
+class AsymptoticError(NamedTuple):
+    """One row of :func:`asymptotic_study`."""
+    x: float            # the Legendre argument |x|
+    ps: np.ndarray      # degrees
+    err: np.ndarray     # relative error of the large-p form at each degree
+    slope: float        # fitted decay exponent (Thm 2's proof needs -1)
+    p1: int | None      # first degree with error below 1%
+
+
 def asymptotic_error(ps, x: float, tail: float = 100.0) -> tuple[np.ndarray, float, int | None]:
     """Relative error of :func:`log_legendre_asymptotic` against :func:`log_legendre` at every
     degree in ``ps`` (sorted), the exponent of its decay fitted over ``p ≥ max(ps)/tail`` (log-log
@@ -301,6 +320,27 @@ def asymptotic_error(ps, x: float, tail: float = 100.0) -> tuple[np.ndarray, flo
     t = ps >= ps[-1] / tail
     slope = float(np.polyfit(np.log(ps[t]), np.log(err[t]), 1)[0])
     return err, slope, (int(ps[np.argmax(err < 0.01)]) if (err < 0.01).any() else None)
+
+
+def legendre_argument(beta: float) -> float:
+    """``|x| = |(1 + β²)/(1 - β²)|``, the argument of the Legendre polynomial in ``z² = P_p(x)(1 - β²)^p``
+    (Eq. 39; for ``β > 1``, ``P_p(-x) = (-1)^p P_p(x)``, so only ``|x|`` matters)."""
+    return abs((1 + beta * beta) / (1 - beta * beta))
+
+
+def asymptotic_study(betas, p_max: int, *, n_degrees: int = 25, extra=(0.3, 0.7, 0.2), n_distinct: int = 3) -> dict:
+    """The proof of Thm 2 (App. B) replaces ``P_p(x)`` by its large-``p`` form; this measures that
+    replacement. Degrees ``ps``: ``n_degrees`` log-spaced from 10 to ``p_max``. Arguments: the
+    ``|x|`` of every ``β`` in ``betas`` (``β`` and ``1/β`` give the same ``|x|``, so repeats are
+    dropped), topped up from ``extra`` to at least ``n_distinct`` distinct values. Returns
+    ``{β: (x, ps, errors, fitted decay exponent, first p below 1%)}`` (see :func:`asymptotic_error`)."""
+    ps = np.unique(np.round(np.logspace(1, math.log10(p_max), n_degrees)).astype(int))
+    xs: dict = {}
+    for b in list(betas) + list(extra):
+        x = legendre_argument(b)
+        if all(abs(x - x_) > 1e-9 for x_ in xs.values()) and (b in betas or len(xs) < n_distinct):
+            xs[b] = x
+    return {b: AsymptoticError(x, ps, *asymptotic_error(ps, x)) for b, x in xs.items()}
 
 
 def mode_agreement(betas, ps) -> tuple[int, float]:

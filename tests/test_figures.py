@@ -1,0 +1,69 @@
+"""lib.machinery.figures: each figure draws what its docstring says from a small synthetic result."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from lib.machinery import figures as FIG  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_twin_divergence_marks_the_first_disagreement_and_the_bound():
+    fl = torch.zeros(5, 2, dtype=torch.long)
+    fl[2, 1] = 3
+    twins = {"float64": {"divergence": torch.full((5, 2), 1e-16, dtype=torch.float64), "flips": fl}}
+    fig = FIG.twin_divergence(twins)
+    ax = fig.axes[0]
+    xs = [tuple(line.get_xdata()) for line in ax.get_lines()]
+    assert (3, 3) in xs                                                   # pair 1 first disagrees at step 3
+    bound = ax.get_lines()[-1]
+    assert np.allclose(bound.get_ydata(), 4 * np.arange(1, 6) * torch.finfo(torch.float64).eps)
+
+
+def _trained(depths, n=3):
+    tr = {(k, L): {"loss": torch.full((n,), float(L) * (2 if k == "plain" else 1))} for k in FIG.FAMILY_COLORS for L in depths}
+    hist = {(k, L): {"step": [0, 1], "loss": [torch.ones(n), 0.5 * torch.ones(n)]} for k in FIG.FAMILY_COLORS for L in depths}
+    return tr, hist
+
+
+def test_training_and_degradation_plots_the_geometric_mean_per_family():
+    tr, hist = _trained([5, 8])
+    fig = FIG.training_and_degradation(tr, hist, [5, 8])
+    right = fig.axes[1]
+    means = [np.asarray(line.get_ydata(), dtype=float) for line in right.get_lines()]
+    assert len(means) == 3 and np.allclose(means[0], [10, 16], rtol=1e-6)    # plain
+    assert np.allclose(means[1], [5, 8], rtol=1e-6) and np.allclose(means[2], [5, 8], rtol=1e-6)
+    assert len(fig.axes[0].get_lines()) == 6
+
+
+def test_histograms_and_curves_draw_one_artist_per_input():
+    w = np.linspace(-0.5, 1.0, 100)
+    fig = FIG.weight_histograms(w, w, np.arange(10), depth=32)
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "all weights, depth 32"
+    fig = FIG.cushion_histograms({"plain": torch.rand(50) + 0.1, "residual": torch.rand(50) + 0.5}, layer=3, depth=8)
+    assert fig.axes[0].get_title() == "layer 4 of depth-8 networks after training"
+    fig = FIG.phi_and_its_approximation(1.25)
+    assert len(fig.axes[1].get_lines()) == 3
+    sig = {(k, w): np.linspace(0.1, 0.9, 4) for k in ("plain", "residual") for w in ("first", "last")}
+    assert len(FIG.dominant_fraction_by_layer(sig, depth=14).axes[0].get_lines()) == 4
+    sens = {("plain", 5): [torch.ones(2, 3), 2 * torch.ones(2, 3)], ("residual", 5): [torch.ones(2, 3), torch.ones(2, 3)]}
+    ax = FIG.noise_injection(sens, [1e-3, 1e-2], [5, 8]).axes[0]
+    assert [tuple(line.get_ydata()) for line in ax.get_lines()] == [(1.0, 2.0), (1.0, 1.0)]
+
+
+def test_dominant_flow_sweeps_has_a_panel_per_variable():
+    sweeps = {"n": [2, 5], "p": [0.5, 1.0]}
+    sweep = {(v, x): dict(res=0.5, paper=0.4, corrected=0.45, plain=0.1) for v, xs in sweeps.items() for x in xs}
+    fig = FIG.dominant_flow_sweeps(sweep, sweeps)
+    assert len(fig.axes) == 2 and [ax.get_xlabel() for ax in fig.axes] == ["n", "p"]
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xscale() == "linear"
