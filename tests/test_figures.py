@@ -67,3 +67,29 @@ def test_dominant_flow_sweeps_has_a_panel_per_variable():
     fig = FIG.dominant_flow_sweeps(sweep, sweeps)
     assert len(fig.axes) == 2 and [ax.get_xlabel() for ax in fig.axes] == ["n", "p"]
     assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xscale() == "linear"
+
+
+def test_path_sum_figures_draw_from_small_results():
+    depths, betas = [1, 2], [0.1, 1.0]
+    names = ["feedforward", "resnet a = b = 1", "highway g2^2 = 1/L", "feedforward + BN"] + [f"BN resnet beta = {b:g}" for b in betas]
+    results = {(n, L): dict(corr=0.5 / L, se_corr=0.01, paper_corr=0.5 / L, ours=None if n == "feedforward" else 0.4 / L,
+                            var=float(L), paper_var=float(L), ps_var=float(L)) for n in names for L in depths}
+    fig = FIG.gradient_moments_by_depth(results, depths, betas)
+    assert len(fig.axes) == 3 and fig.axes[2].get_yscale() == "log"
+    g = {"a": torch.randn(2, 16), "b": torch.randn(2, 16)}
+    assert len(FIG.gradients_on_a_grid(np.linspace(-2, 2, 16), g).axes) == 4
+    acf = {"white": np.zeros(5), "brown": np.ones(5), ("ff", 1): np.linspace(1, 0, 5), ("ff", 2): np.linspace(1, 0.5, 5)}
+    assert len(FIG.autocorrelations(acf, ["ff"], [1, 2]).axes[0].get_lines()) == 4
+    Lg = np.arange(1, 50)
+    fig = FIG.bn_resnet_correlation_asymptotic(Lg, {0.1: 1 / (0.1 * np.sqrt(Lg)) * 0.9}, {0.1: 1 / (0.1 * np.sqrt(Lg))})
+    assert np.allclose(fig.axes[1].get_lines()[0].get_ydata(), 1 / 0.9 - 1)
+    q = dict(act=np.full(3, 0.5), coact=np.full(3, 0.3))
+    assert len(FIG.activation_fractions(q, q, np.full(3, 0.3), width=8, n_networks=4).axes[0].get_lines()) == 6
+    fig = FIG.gradient_covariance_images({"feedforward + BN": np.eye(4), "resnet beta = 0.1": np.ones((4, 4))}, depth=10)
+    assert [ax.get_title() for ax in fig.axes] == ["Fig. 5a: feedforward + BN, L = 10", "Fig. 5b: resnet beta = 0.1, L = 10"]
+    r = {"ff": torch.rand(2, 16, 8) > 0.5}
+    fig = FIG.activation_rasters(r, {"ff": np.random.rand(8)}, {"ff": np.array([1, 2, 3])}, depth=4, grid_size=16)
+    assert len(fig.axes) == 3
+    acc = {(f, L): np.array([0.5, 0.7]) for f in ("a", "b") for L in (4, 16)}
+    ax = FIG.accuracy_by_depth(acc, ["a", "b"], [4, 16], ylabel="acc", title="t").axes[0]
+    assert ax.get_title() == "t" and ax.get_xscale() == "log"

@@ -61,3 +61,35 @@ def test_shallow_gradient_is_brownian_in_t():
     assert bt.z_cov < 4.5
     assert np.all(np.abs(bt.kl_var - bt.kl_exact) <= 4 * bt.kl_se + np.abs(bt.kl_discretised - bt.kl_exact))
     assert np.allclose(bt.kl_exact, 1 / ((np.arange(1, 6) - 0.5) ** 2 * np.pi ** 2))
+
+
+def test_lemma_a1_monte_carlo_agrees_with_the_model_and_sees_a_wrong_one(monkeypatch):
+    from lib.experiments import gradient_covariance as GC
+    from lib.theory import path_sums as PS
+
+    rows, z = GC.lemma_a1_monte_carlo(8, 4, 20_000, generator=torch.Generator().manual_seed(0))
+    assert len(rows) == 12 and [r["moment"] for r in rows[:3]] == ["mean", "var", "cov"] and z < 4.5
+    coactive = PS.coactive_paths
+    monkeypatch.setattr(PS, "coactive_paths", lambda A, B: 1.3 * coactive(A, B))
+    assert GC.lemma_a1_monte_carlo(8, 4, 20_000, generator=torch.Generator().manual_seed(0))[1] > 10
+
+
+def test_lemma_a2_three_ways_agree():
+    from lib.experiments import gradient_covariance as GC
+
+    auto, paths, listed = GC.lemma_a2_three_ways(3, 2, generator=torch.Generator().manual_seed(1))
+    assert auto.shape == (3,) and np.all(auto != 0)
+    assert np.allclose(auto, paths, atol=1e-12) and np.allclose(auto, listed, atol=1e-12)
+
+
+def test_grid_gradients_and_their_autocorrelation_by_depth():
+    from lib.experiments import gradient_covariance as GC
+
+    grid = torch.linspace(-2, 2, 64)
+    g = GC.grid_gradients_of_random_nets(grid, "ff", 3, 4, 16, norm="none", generator=torch.Generator().manual_seed(2))
+    assert g.shape == (4, 64)
+    acf, lag1 = GC.autocorrelation_by_depth(grid, {"ff": ("ff", "none", 1.0), "res": ("res", "bn", 1.0)}, [1, 8], 5,
+                                            n_networks=6, width=16, generator=torch.Generator().manual_seed(3))
+    assert set(acf) == set(lag1) == {(f, L) for f in ("ff", "res") for L in (1, 8)}
+    assert all(a.shape == (6,) and abs(a[0] - 1) < 1e-5 for a in acf.values())
+    assert lag1[("ff", 1)][0] > lag1[("ff", 8)][0]                    # shattering: deeper feedforward nets decorrelate

@@ -60,3 +60,10 @@ def test_highway_and_feedforward():
     assert PS.highway_moments(L, math.sqrt(1 / L))[1] == pytest.approx(math.exp(-0.5), rel=1e-4)
     assert PS.feedforward_moments(5) == (1.0, 1 / 32)
     assert PS.resnet_moments(4) == (16.0, 1.5**4)
+
+
+def test_subset_sums_and_closed_form_error():
+    from lib.theory import path_sums as PS
+
+    assert PS.subset_sum_mismatches(12, 8) == 0 and PS.subset_sum_mismatches(3, 4) == 0
+    assert PS.resnet_bn_closed_form_error([1, 10, 100], [0.1, 1.0]) < 1e-12

@@ -8,6 +8,7 @@ A *family* is ``(name, kind, norm, ab)``: ``kind`` "ff" or "res", ``norm`` "none
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -137,3 +138,85 @@ def shallow_gradient_brownian(M: int, n_networks: int, N: int, *, generator=None
     K = torch.minimum(t[:, None], t[None, :])
     return BrownianTest(z_cov, (F ** 2).mean(0).cpu().numpy(), (F ** 2).std(0).cpu().numpy() / math.sqrt(n_networks),
                         S.brownian_kl_eigenvalues(5), ((modes @ K @ modes.T).diagonal() / M ** 2).cpu().numpy(), n_networks)
+
+
+def lemma_a1_monte_carlo(width: int, depth: int, n_samples: int, *, p_active: float = 0.6, generator=None,
+                         device=None) -> tuple[list[dict], float]:
+    """App. A3.1, Lemma A1 by Monte Carlo: over ``n_samples`` weight tensors of ``depth - 1``
+    ``width × width`` He layers (float64), the mean, variance and covariance of the path sums
+    :func:`lib.theory.path_sums.path_sum` of two activation configurations, against the model's 0,
+    ``|A ∩ A| σ^{2(L-1)}`` and ``|A ∩ B| σ^{2(L-1)}`` (:func:`lib.theory.path_sums.coactive_paths`).
+    Two pairs of "typical" configurations (:func:`lib.theory.path_sums.typical_configurations`) and
+    two of random ones (each unit active with probability ``p_active``), drawn in that order.
+    Returns one row per estimate (configuration, moment, model, Monte Carlo mean, its standard
+    error) and the largest ``|mean - model| / s.e.``."""
+    f64 = torch.float64
+    sig2 = 2.0 / width
+    W = torch.randn(n_samples, depth - 1, width, width, generator=generator, device=device, dtype=f64) * math.sqrt(sig2)
+    rows, zs = [], []
+    for label in ("typical", "typical", "random", "random"):
+        if label == "typical":
+            seed = int(torch.randint(1 << 30, (1,), generator=generator, device=device))
+            A, B = PS.typical_configurations(width, depth, generator=torch.Generator().manual_seed(seed))
+            A, B = A.to(device, f64), B.to(device, f64)
+        else:
+            A = (torch.rand(width, depth, generator=generator, device=device) < p_active).to(f64)
+            B = (torch.rand(width, depth, generator=generator, device=device) < p_active).to(f64)
+        pa, pb = PS.path_sum(A, W), PS.path_sum(B, W)
+        for what, prod, exact in (("mean", pa, 0.0), ("var", pa * pa, PS.coactive_paths(A, A).item() * sig2 ** (depth - 1)),
+                                  ("cov", pa * pb, PS.coactive_paths(A, B).item() * sig2 ** (depth - 1))):
+            m, se = prod.mean().item(), prod.std().item() / math.sqrt(n_samples)
+            zs.append(abs(m - exact) / se)
+            rows.append({"configuration": label, "moment": what, "model": exact, "Monte Carlo": m, "s.e.": se})
+    return rows, max(zs)
+
+
+def lemma_a2_three_ways(width: int, depth: int, *, generator=None, device=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """App. A3.1, Lemma A2 on one tiny random He ReLU net (``depth`` layers of ``width`` units,
+    float64, redrawn until no input gradient is exactly zero): the gradient of the output with
+    respect to each input by autograd, by the path sum :func:`lib.theory.path_sums.path_sum` of the
+    net's activation configuration, and by listing every path. Returns the three ``(width,)``."""
+    f64 = torch.float64
+    g_auto = torch.zeros(width)
+    while (g_auto == 0).any():          # a tiny random ReLU net is often dead somewhere: redraw until it is not
+        W = torch.randn(1, depth, width, width, generator=generator, device=device, dtype=f64) * math.sqrt(2 / width)
+        x = torch.randn(1, width, generator=generator, device=device, dtype=f64)
+        _, acts, _ = S.chain(x, W, kind="ff", record=True)
+        g_auto = S.ensemble_input_gradients(x, W, kind="ff")[0, 0]
+    A = torch.cat([torch.zeros(width, 1, device=device, dtype=f64), acts[0, :, 0, :].T.to(f64)], 1)
+    g_paths, g_list = [], []
+    for i in range(width):
+        Ai = A.clone()
+        Ai[i, 0] = 1
+        g_paths.append(PS.path_sum(Ai, W).item())
+        g_list.append(sum(math.prod(W[0, l, p[l], p[l + 1]].item() for l in range(depth))
+                          for p in itertools.product(range(width), repeat=depth + 1)
+                          if p[0] == i and all(Ai[p[l], l] > 0 for l in range(depth + 1))))
+    return g_auto.cpu().numpy(), np.array(g_paths), np.array(g_list)
+
+
+def grid_gradients_of_random_nets(grid: torch.Tensor, kind: str, depth: int, n_networks: int, width: int, *, norm: str,
+                                  b: float = 1.0, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
+    """§1-2 (Figs. 1-2): the gradients over the 1-D ``grid`` (``(M,)``) of ``n_networks`` random He
+    nets of ``depth`` layers of ``width`` units with a Gaussian read-out
+    (:func:`lib.theory.shattering.grid_gradients`; weights, read-out and the grid pass draw from
+    ``generator`` in that order): ``(n_networks, M)``."""
+    W = S.he_weights(n_networks, depth, width, generator=generator, device=device, dtype=dtype)
+    w = torch.randn(n_networks, width, generator=generator, device=device, dtype=dtype)
+    return S.grid_gradients(grid, W, generator=generator, kind=kind, norm=norm, b=b, readout=w)
+
+
+def autocorrelation_by_depth(grid: torch.Tensor, fams: dict, depths, max_lag: int, *, n_networks: int, width: int,
+                             generator=None, device=None, dtype=torch.float32) -> tuple[dict, dict]:
+    """§2, Fig. 2: for every family ``{name: (kind, norm, β)}`` and depth, the autocorrelation of
+    the grid gradients of :func:`grid_gradients_of_random_nets` up to ``max_lag``, averaged over the
+    networks (``acf[name, L]``), and its lag-1 value's mean and standard error over the networks
+    (``lag1[name, L]``)."""
+    acf, lag1 = {}, {}
+    for fam, (kind, norm, b) in fams.items():
+        for L in depths:
+            a = S.autocorrelation(grid_gradients_of_random_nets(grid, kind, L, n_networks, width, norm=norm, b=b,
+                                                                generator=generator, device=device, dtype=dtype), max_lag)
+            acf[fam, L] = a.mean(0).cpu().numpy()
+            lag1[fam, L] = (a[:, 1].mean().item(), a[:, 1].std().item() / math.sqrt(n_networks))
+    return acf, lag1

@@ -148,3 +148,159 @@ def noise_injection(sens: dict, levels, depths) -> plt.Figure:
     ax.set(xlabel="weight-noise std s", ylabel="relative change of the logits", title="noise stability, measured directly")
     ax.legend(fontsize=8)
     return fig
+
+
+# --- Balduzzi et al., the shattered gradients problem --------------------------------------------
+
+
+def gradient_moments_by_depth(results: dict, depths, betas) -> plt.Figure:
+    """§3 and App. A: the measured gradient correlation (±2 s.e.) of every architecture of
+    :func:`lib.experiments.gradient_covariance.real_network_moments` against depth beside the
+    paper's prediction (dashed) and the mean-field / centred batch-norm forms (dotted), without and
+    with batch norm; and the gradient variance of the batch-norm resnets (measured, the paper's
+    Theorem 3, and the path sums evaluated with the measured statistics, ×)."""
+    fig, axes = panels(3)
+    groups = [("no batch norm", ["feedforward", "resnet a = b = 1", "highway g2^2 = 1/L"]),
+              ("batch norm", ["feedforward + BN"] + [f"BN resnet beta = {b:g}" for b in betas])]
+    for ax, (title, names) in zip(axes[:2], groups):
+        for name in names:
+            m = np.array([results[name, L]["corr"] for L in depths])
+            se = np.array([results[name, L]["se_corr"] for L in depths])
+            ax.errorbar(depths, np.clip(m, 1e-4, None), yerr=2 * se, marker="o", capsize=2, label=name)
+            c = ax.lines[-1].get_color()
+            ax.plot(depths, [results[name, L]["paper_corr"] for L in depths], ls="--", color=c)
+            if results[name, depths[0]]["ours"] is not None:
+                ax.plot(depths, [results[name, L]["ours"] for L in depths], ls=":", color=c)
+        ax.set(yscale="log", xscale="log", xlabel="depth L", ylabel="gradient correlation", ylim=(1e-4, 1.2),
+               title=f"correlation, {title}")
+        ax.legend(fontsize=7)
+    for b in betas:
+        name = f"BN resnet beta = {b:g}"
+        axes[2].plot(depths, [results[name, L]["var"] for L in depths], "o-", label=f"measured, beta = {b:g}")
+        c = axes[2].lines[-1].get_color()
+        axes[2].plot(depths, [results[name, L]["paper_var"] for L in depths], "--", color=c)
+        axes[2].plot(depths, [results[name, L]["ps_var"] for L in depths], "x", color=c, ms=8)
+    axes[2].set(xlabel="depth L", ylabel="gradient variance", yscale="log", title="variance, BN resnets")
+    axes[2].legend(fontsize=7)
+    fig.suptitle("measured (dots, ±2 s.e.), paper (dashed), mean-field / centred BN (dotted), path sums with measured "
+                 "statistics (x)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gradients_on_a_grid(grid: np.ndarray, gradients: dict) -> plt.Figure:
+    """§1, Fig. 1: one network's gradient over a 1-D input grid (left) and the magnitude of its
+    centred outer product, ``|z zᵀ| / var z`` (right, clipped at its 99th percentile), for every
+    entry of ``gradients`` (``{title: (networks, grid points)}``; the first network is shown)."""
+    fig, axes = plt.subplots(len(gradients), 2, figsize=(7, 2.3 * len(gradients)), gridspec_kw={"width_ratios": [2.2, 1]},
+                             squeeze=False)
+    for j, (title, g) in enumerate(gradients.items()):
+        g0 = g[0].cpu().numpy()
+        axes[j, 0].plot(grid, g0, lw=0.8)
+        axes[j, 0].set_title(title, fontsize=10)
+        z = g0 - g0.mean()
+        cov = np.abs(np.outer(z, z)) / z.var()
+        axes[j, 1].imshow(cov, cmap="gray_r", vmax=np.quantile(cov, 0.99))
+        axes[j, 1].axis("off")
+    fig.suptitle("Fig. 1: gradients over a 1-D grid (left) and their covariance (right)")
+    fig.tight_layout()
+    return fig
+
+
+def autocorrelations(acf: dict, families, depths) -> plt.Figure:
+    """§2, Fig. 2: the mean autocorrelation of the gradients over a grid against the lag, one panel
+    per family (``acf[family, L]`` for each depth), beside brown (``acf["brown"]``, dashed) and white
+    noise (``acf["white"]``, dotted)."""
+    fig, axes = panels(len(families), sharey=True)
+    for ax, fam in zip(axes, families):
+        for L in depths:
+            ax.plot(acf[fam, L], label=f"L = {L}")
+        ax.plot(acf["brown"], "k--", lw=1, label="brown")
+        ax.plot(acf["white"], "k:", lw=1, label="white")
+        ax.set(title=f"Fig. 2: {fam}", xlabel="lag (grid points)", ylim=(-0.2, 1.02))
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("autocorrelation")
+    fig.tight_layout()
+    return fig
+
+
+def bn_resnet_correlation_asymptotic(blocks: np.ndarray, exact: dict, asymptotic: dict) -> plt.Figure:
+    """Theorem 3: the exact gradient correlation of a batch-norm resnet against the number of
+    blocks beside its asymptotic form ``1/(β√L)`` (dotted), for each ``β`` of ``exact`` and
+    ``asymptotic`` (``{β: (len(blocks),)}``); and the relative error of the asymptotic form against
+    ``β²L``, with 10% marked."""
+    fig, ax = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4))
+    for b, corr in exact.items():
+        asym = asymptotic[b]
+        ax[0].loglog(blocks, corr, label=fr"exact, $\beta$ = {b}")
+        ax[0].loglog(blocks, asym, ls=":", color=ax[0].lines[-1].get_color())
+        ax[1].semilogx(blocks * b**2, asym / corr - 1, label=fr"$\beta$ = {b}")
+    ax[0].set(xlabel="blocks L", ylabel="correlation", title="Theorem 3: exact (solid) vs 1/(β√L) (dotted)", ylim=(1e-3, 2))
+    ax[0].legend(fontsize=8)
+    ax[1].axhline(0.1, color="k", lw=0.8, ls="--")
+    ax[1].set(xlabel=r"$\beta^2 L$", ylabel="relative error of 1/(β√L)", title="the asymptotic needs β²L ≫ 1", ylim=(-0.2, 3))
+    ax[1].legend(fontsize=8)
+    return fig
+
+
+def activation_fractions(plain: dict, batch_norm: dict, meanfield_coactive: np.ndarray, *, width: int,
+                         n_networks: int) -> plt.Figure:
+    """§3, Fig. 3: per layer of a feedforward net, the fraction of active units and of units
+    co-active on two inputs, without and with batch norm (``act``, ``coact`` of
+    :func:`lib.experiments.gradient_covariance.real_network_moments`), beside the mean-field
+    co-activation without batch norm (dashed) and 1/4 (grey)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    layers = np.arange(1, len(plain["act"]) + 1)
+    ax.plot(layers, plain["act"], "g-o", label="active, no BN")
+    ax.plot(layers, batch_norm["act"], "g:s", label="active, BN")
+    ax.plot(layers, plain["coact"], "b-o", label="co-active, no BN")
+    ax.plot(layers, batch_norm["coact"], "b:s", label="co-active, BN")
+    ax.plot(layers, meanfield_coactive, "k--", lw=1, label="mean-field co-activation (no BN)")
+    ax.axhline(0.25, color="grey", lw=0.8)
+    ax.set(xlabel="layer", ylabel="fraction", ylim=(0, 0.6), title=f"Fig. 3: feedforward nets, N = {width}, {n_networks} networks")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def gradient_covariance_images(images: dict, *, depth: int) -> plt.Figure:
+    """§4, Figs. 5a-b: the covariance of the gradients of a mini-batch (``{family: (B, B)}`` in
+    [0, 1]) as grey-scale images, one per family."""
+    fig, axes = panels(len(images), panel=(4, 4))
+    for ax, (fam, img) in zip(axes, images.items()):
+        ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
+        ax.set(title=f"Fig. 5{'a' if fam.startswith('feed') else 'b'}: {fam}, L = {depth}", xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def activation_rasters(rasters: dict, unit_activity: dict, run_lengths: dict, *, depth: int, grid_size: int) -> plt.Figure:
+    """§2, Fig. 4: per family, which units of layer ``depth`` are active at each point of a 1-D
+    grid (one network, ``rasters[family]`` of shape ``(networks, grid, units)``), the histogram of
+    each unit's fraction of active inputs, and of the lengths of its runs of equal activity."""
+    fig, axes = plt.subplots(len(rasters), 3, figsize=(MAX_WIDTH, 8.5 * len(rasters) / 3), squeeze=False,
+                             gridspec_kw={"width_ratios": [2, 1, 1]})
+    for i, (title, r) in enumerate(rasters.items()):
+        axes[i, 0].imshow(r[0].T.cpu().numpy(), aspect="auto", cmap="gray_r", interpolation="nearest")
+        axes[i, 0].set(title=f"{title}: layer {depth}", xlabel="input (grid)", ylabel="unit")
+        axes[i, 0].grid(False)
+        axes[i, 1].hist(unit_activity[title], bins=20, range=(0, 1), color="tab:blue")
+        axes[i, 1].set(title="activity per unit", xlabel="fraction of inputs active")
+        axes[i, 2].hist(run_lengths[title], bins=np.logspace(0, math.log10(grid_size), 20), color="tab:green")
+        axes[i, 2].set(xscale="log", title="contiguity", xlabel="run length")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_depth(accuracy: dict, families, depths, *, ylabel: str, title: str) -> plt.Figure:
+    """A training comparison across depths: the mean accuracy of every family (``accuracy[family,
+    L]``, one value per network) with ±2 standard errors, on a log depth axis."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for fam in families:
+        a = [np.asarray(accuracy[fam, L], dtype=float) for L in depths]
+        ax.errorbar(depths, [v.mean() for v in a], yerr=[2 * v.std(ddof=1) / math.sqrt(v.size) for v in a], marker="o",
+                    capsize=2, label=fam)
+    ax.set(xscale="log", xlabel="depth (hidden layers)", ylabel=ylabel, ylim=(0, 1.02), title=title)
+    ax.set_xticks(depths, [str(L) for L in depths], minor=False)
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    return fig

@@ -118,3 +118,32 @@ def typical_configurations(N: int, L: int, *, generator: torch.Generator | None 
 def sqrt_4L_over_pi(L) -> np.ndarray:
     """The paper's numerical approximation ``√(4(L+1)/π)`` of Theorem 3's β = 1 covariance."""
     return np.sqrt(4 * (np.asarray(L, dtype=float) + 1) / math.pi)
+
+
+def subset_sum_mismatches(max_depth: int = 12, width: int = 8) -> int:
+    """Theorem 2 as the subset sum of Lemma A3, in exact rational arithmetic: a resnet's gradient
+    variance ``Σ_k C(L, k) (N/2 · σ²)^k`` and covariance ``Σ_k C(L, k) (N/4 · σ²)^k`` (``σ² = 2/N``,
+    ``k`` the number of non-skipped layers) against ``2^L`` and ``(3/2)^L``, for ``L = 1…max_depth``.
+    Returns the number of the ``2 · max_depth`` identities that fail (0 when the theorem holds)."""
+    from fractions import Fraction
+
+    half, quarter, s2 = Fraction(width, 2), Fraction(width, 4), Fraction(2, width)
+    bad = 0
+    for L in range(1, max_depth + 1):
+        v = sum(math.comb(L, k) * (half * s2) ** k for k in range(L + 1))
+        c = sum(math.comb(L, k) * (quarter * s2) ** k for k in range(L + 1))
+        bad += (v != 2**L) + (c != Fraction(3, 2) ** L)
+    return bad
+
+
+def resnet_bn_closed_form_error(depths, betas) -> float:
+    """Theorem 3: the largest relative difference between the closed forms
+    :func:`resnet_bn_moments` and the products :func:`resnet_bn_product` they sum, over every
+    ``L + 1`` for ``L`` in ``depths`` and every ``β`` in ``betas`` (variance and covariance)."""
+    worst = 0.0
+    for L in depths:
+        for b in betas:
+            v, c = resnet_bn_moments(L + 1, b)
+            vp, cp = resnet_bn_product(L + 1, b)
+            worst = max(worst, abs(v / vp - 1), abs(c / cp - 1))
+    return worst
