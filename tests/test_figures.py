@@ -93,3 +93,27 @@ def test_path_sum_figures_draw_from_small_results():
     acc = {(f, L): np.array([0.5, 0.7]) for f in ("a", "b") for L in (4, 16)}
     ax = FIG.accuracy_by_depth(acc, ["a", "b"], [4, 16], ylabel="acc", title="t").axes[0]
     assert ax.get_title() == "t" and ax.get_xscale() == "log"
+
+
+def test_skilling_figures_draw_from_small_results():
+    acc = np.linspace(0.1, 0.9, 4)[:, None] + np.zeros((1, 3)) + np.array([0.0, 0.01, -0.01])
+    runs = {"plain": {"acc": acc, "w": {0: np.array([1e-3, 2e-3]), 3: np.array([1e-2, 2e-2])}},
+            "residual": {"acc": acc + 0.05, "w": {0: np.array([1e-3, 3e-3]), 3: np.array([3e-2, 2e-2])}}}
+    ax = FIG.training_accuracy_curves(runs, title="t").axes[0]
+    assert np.allclose(ax.get_lines()[0].get_ydata(), acc.mean(1)) and len(ax.collections) == 2   # two bands
+    fig = FIG.accuracy_and_tail_probability(runs, title="t")
+    assert fig.axes[1].get_yscale() == "log" and len(fig.axes[1].containers) == 2
+    spectra = {("plain", "generic"): np.logspace(-20, 0, 10), ("residual", "generic"): np.logspace(-5, 0, 10)}
+    assert len(FIG.null_directions(spectra, n_parameters=141).axes[0].get_lines()) == 3
+    ws = np.logspace(-3, 0, 20)
+    fig = FIG.moment_identifiability(np.linspace(0, 1, 5), np.ones(5), np.ones(5), ws, ws**2)
+    assert len(fig.axes) == 2
+    fig = FIG.reduced_phase_portraits({"plain": (0.0, 0.0), "residual": (-1.0, -1.0)}, 2.0)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["plain: saddle at (0.0, 0.0)", "residual: saddle at (-1.0, -1.0)"]
+    traj = {"plain": (np.arange(5), np.ones((5, 3))), "residual": (np.arange(5), 3 * np.ones((5, 3)))}
+    assert len(FIG.end_to_end_maps(traj, 3.0).axes[0].get_lines()) == 3
+    P = np.zeros((6, 2, 2))
+    assert len(FIG.two_mode_learning({"a": (P, P), "b": (P, P)}, np.ones((2, 2))).axes[0].get_lines()) == 8
+    g = np.linspace(-1, 1, 50)
+    fig = FIG.spectrum_views(g, {"exact": np.ones(50), "slq": np.ones(50), "fit": np.ones(50)}, title="t")
+    assert fig.axes[1].get_yscale() == "log" and fig.axes[0].get_title() == "t"

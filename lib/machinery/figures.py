@@ -304,3 +304,148 @@ def accuracy_by_depth(accuracy: dict, families, depths, *, ylabel: str, title: s
     ax.minorticks_off()
     ax.legend(fontsize=8)
     return fig
+
+
+# --- Orhan & Pitkow, skip connections eliminate singularities -----------------------------------
+
+
+def _mean_band(ax, x, samples: np.ndarray, label: str, alpha: float = 0.25) -> None:
+    """The mean over the last axis of ``samples`` (``(len(x), n)``) with a band of ±1 standard error."""
+    s = np.asarray(samples, dtype=float)
+    mu, se = s.mean(1), s.std(1, ddof=1) / math.sqrt(s.shape[1])
+    ax.plot(x, mu, label=label)
+    ax.fill_between(x, mu - se, mu + se, alpha=alpha)
+
+
+def training_accuracy_curves(runs: dict, *, title: str, alpha: float = 0.25) -> plt.Figure:
+    """Figs. 3a, 5, 7-8 at this scale: the training accuracy per epoch of every ensemble of
+    ``runs`` (``{label: {"acc": (epochs + 1, networks)}}``), mean ±1 standard error."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for k, h in runs.items():
+        _mean_band(ax, np.arange(len(h["acc"])), h["acc"], k, alpha)
+    ax.set(xlabel="epoch", ylabel="training accuracy", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def accuracy_and_tail_probability(runs: dict, *, title: str) -> plt.Figure:
+    """Figs. 3a-b: the training accuracy per epoch (mean ±1 s.e. over networks) and the tail
+    probability ``w`` of the four-moment fit at each checkpoint (``runs[k]["w"]``: ``{epoch:
+    (networks,)}``, mean ±1 s.e., log scale) of every architecture of ``runs``."""
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.9))
+    for k, h in runs.items():
+        _mean_band(axes[0], np.arange(len(h["acc"])), h["acc"], k)
+        cps = sorted(h["w"])
+        w = [np.asarray(h["w"][c], dtype=float) for c in cps]
+        axes[1].errorbar(cps, [v.mean() for v in w], yerr=[v.std(ddof=1) / math.sqrt(v.size) for v in w], marker="o", ms=3,
+                         capsize=2, label=k)
+    axes[0].set(xlabel="epoch", ylabel="training accuracy", title=title)
+    axes[1].set(xlabel="epoch", ylabel="tail probability w", yscale="log", title="Fig. 3b: fitted tail probability")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def null_directions(spectra: dict, *, n_parameters: int) -> plt.Figure:
+    """Supp. Note 1: the sorted ``|λ| / λ_max`` of zero-loss Hessians (``{(architecture,
+    configuration): |eigenvalues| ascending}``; plain solid, residual dashed) with the 1e-9 line
+    below which an eigenvalue counts as a null direction."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for k, s in spectra.items():
+        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s / s[-1], 1e-18), "-" if k[0] == "plain" else "--",
+                    label=f"{k[0]}, {k[1]}")
+    ax.axhline(1e-9, color="gray", lw=0.8)
+    ax.set(xlabel="eigenvalue index (sorted by |λ|)", ylabel="|λ| / λmax", ylim=(1e-18, 2),
+           title=f"Zero-loss Hessians of a {n_parameters}-parameter ReLU net")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def moment_identifiability(grid: np.ndarray, density_a: np.ndarray, density_b: np.ndarray, ws: np.ndarray,
+                           profile: np.ndarray) -> plt.Figure:
+    """Eq. 6 is not identifiable from four moments: two mixtures with the same moments (tail
+    parts), and the best objective of a mixture as a function of its tail probability ``w`` (a
+    flat profile: ``w`` within 0.05 of the best objective is dotted)."""
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.7))
+    axes[0].plot(grid, density_a, label="mixture A")
+    axes[0].plot(grid, density_b, "--", label="mixture B")
+    axes[0].set(xlabel="λ", ylabel="density (tail part)", ylim=(0, 0.012), title="Same four moments")
+    axes[0].legend(fontsize=8)
+    axes[1].loglog(ws, profile)
+    axes[1].axhline(np.nanmin(profile) + 0.05, color="gray", lw=0.8, ls=":")
+    axes[1].set(xlabel="tail probability w", ylabel="Eq. 6 objective of the best mixture at w",
+                title="Small network: the profile in w")
+    fig.tight_layout()
+    return fig
+
+
+def reduced_phase_portraits(saddles: dict, s: float) -> plt.Figure:
+    """Supp. Fig. S2a: the gradient flow of the two-unit reduced model ``ab = s`` of every
+    architecture (``saddles``: ``{kind: saddle point}``; offsets :func:`lib.theory.linear_nets.offsets`),
+    its solutions (red) and its saddle."""
+    from ..theory import linear_nets as LN
+
+    fig, axes = plt.subplots(1, len(saddles), figsize=(MAX_WIDTH, 3.7), squeeze=False)
+    grid = np.linspace(-3, 3, 41)
+    GA, GB = np.meshgrid(grid, grid)
+    pts = torch.tensor(np.stack([GA.ravel(), GB.ravel()], -1), dtype=torch.float64)
+    for ax, (kind, pt) in zip(axes[0], saddles.items()):
+        c = LN.offsets(kind, 2)
+        g = -LN.energy_grad(pts, s, c).cpu().numpy()
+        U, V = g[:, 0].reshape(GA.shape), g[:, 1].reshape(GA.shape)
+        ax.streamplot(GA, GB, U, V, color=np.log10(np.hypot(U, V) + 1e-12), cmap="viridis", density=1.0, linewidth=0.7,
+                      arrowsize=0.7)
+        hyp = np.linspace(-3, 3, 400)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bb = s / (hyp + c[0].item()) - c[1].item()
+        bb[np.abs(hyp + c[0].item()) < 0.05] = np.nan
+        ax.plot(hyp, bb, "r-", lw=1.2, label="solutions ab = s (shifted)")
+        ax.plot(*pt, "ko", ms=6, label="saddle")
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), xlabel="a", ylabel="b", title=f"{kind}: saddle at {pt}")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def end_to_end_maps(trajectories: dict, target: float) -> plt.Figure:
+    """Supp. Fig. S2b: the median end-to-end map of 10-layer linear networks during gradient
+    descent (``{kind: (steps, (steps, runs))}``), with the target ``s`` dotted."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for kind, (ts, us) in trajectories.items():
+        ax.plot(ts, np.median(us, 1), label=kind)
+    ax.axhline(target, color="gray", ls=":")
+    ax.set(xlabel="gradient step", ylabel="end-to-end map u (median of 256)", yscale="symlog",
+           title="Fig. S2b: 10-layer linear networks")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def two_mode_learning(panels_: dict, shift: np.ndarray) -> plt.Figure:
+    """Supp. Fig. S1: the entries of the two modes' vectors during gradient descent, plain (blue)
+    and residual (red, shown as ``a + v``), per panel ``{title: (plain (steps, 2, 2), residual)}``."""
+    fig, axes = plt.subplots(1, len(panels_), figsize=(MAX_WIDTH, 3.6), squeeze=False)
+    for ax, (title, (P, R)) in zip(axes[0], panels_.items()):
+        for mode, ls in ((0, "-"), (1, "--")):
+            for unit in range(2):
+                ax.plot(P[:, mode, unit], color="C0", ls=ls, lw=1, label="plain" if mode == unit == 0 else None)
+                ax.plot((R + shift)[:, mode, unit], color="C3", ls=ls, lw=1, label="residual (a + v)" if mode == unit == 0 else None)
+        ax.set(xlabel="step", ylabel="entries of a^1 (solid), a^2 (dashed)", title=title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_views(grid: np.ndarray, views: dict, *, title: str) -> plt.Figure:
+    """Three estimates of one Hessian spectrum (``{label: density on grid}``; the first drawn as the
+    reference), on a linear and a log density axis."""
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.8))
+    for ax, scale in zip(axes, ("linear", "log")):
+        for (label, dens), style in zip(views.items(), ("k-", "C0--", "C3:")):
+            ax.plot(grid, dens, style, label=label, **({"lw": 1.5} if style == "k-" else {}))
+        ax.set(xlabel="eigenvalue", ylabel="density", yscale=scale)
+    axes[1].set_ylim(1e-4, None)
+    axes[0].set_title(title)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
