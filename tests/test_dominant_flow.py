@@ -75,6 +75,8 @@ def test_monte_carlo_of_phi_agrees():
 def test_trivial_variance_estimates_the_corrected_factor_not_the_papers():
     setting = dict(n=10, L=6, l=2, p=0.8, eps=0.5, sigma_a=0.01, sigma_v=0.1)   # eps is replaced by small_eps
     q, se = Df.trivial_variance(20_000, **setting, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError):                      # n, sigma_a, sigma_v are stated, never assumed
+        Df.trivial_variance(10, p=0.8)
     g = torch.Generator().manual_seed(0)
     assert (q, se) != Df.trivial_variance(20_000, **setting, small_eps=0.5, generator=g)
     k = setting["L"] - setting["l"]

@@ -21,7 +21,7 @@ def _close():
 def test_twin_divergence_marks_the_first_disagreement_and_the_bound():
     fl = torch.zeros(5, 2, dtype=torch.long)
     fl[2, 1] = 3
-    twins = {"float64": {"divergence": torch.full((5, 2), 1e-16, dtype=torch.float64), "flips": fl}}
+    twins = {"float64": {"divergence": torch.full((5, 2), 1e-16, dtype=torch.float64), "flips": fl, "first": [None, 3]}}
     fig = FIG.twin_divergence(twins)
     ax = fig.axes[0]
     xs = [tuple(line.get_xdata()) for line in ax.get_lines()]

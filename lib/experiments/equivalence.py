@@ -138,7 +138,8 @@ def transfer_equivalence(arch: C.ConvArch, *, n_inputs: int = 8, size: int = 32,
 def gradient_gap(arch: C.ConvArch, params: dict[str, Tensor], x: Tensor, y: Tensor) -> tuple[float, float]:
     """§4.1: the gradient of the residual net's summed cross-entropy at ``r`` against the plain
     net's at ``T(r)``: ``T`` only adds constants (the 1s of the ID entries), so its Jacobian is the
-    identity and the two gradients are equal. Returns the largest entrywise difference over all parameters and the largest gradient entry."""
+    identity and the two gradients are equal. Returns the largest entrywise difference over all
+    parameters and the largest gradient entry."""
     def grads(prm, kind):
         leaves = {k: v.clone().requires_grad_(True) for k, v in prm.items()}
         ce = C.cross_entropy(C.forward(arch, leaves, x, kind=kind), y).sum()

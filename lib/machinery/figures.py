@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from ..theory import dominant_flow as Df
-from .plotting import MAX_WIDTH, panels
+from .checks import standard_error
+from .plotting import MAX_WIDTH, beside, panels
 
 #: colours of the three network families of Yu & Tomasi, the same in every figure
 FAMILY_COLORS = {"plain": "C0", "residual": "C3", "dominant": "C2"}
@@ -22,16 +23,15 @@ _DEPTH_STYLES = ("-", "--", ":", "-.")
 def twin_divergence(twins: dict) -> plt.Figure:
     """App. B / Fig. 6: ``max|p_t - T(r_t)|`` per step for every twin pair of
     :func:`lib.experiments.equivalence.twin_runs` (one panel per precision), the linear round-off
-    bound ``4tu`` dashed, and each pair's first ReLU disagreement dotted."""
+    bound ``4tu`` dashed, and each pair's first ReLU disagreement (its ``first``) dotted."""
     fig, axes = plt.subplots(1, len(twins), figsize=(MAX_WIDTH, 3.8), sharex=True, squeeze=False)
     for ax, (name, tw) in zip(axes[0], twins.items()):
-        d, fl = tw["divergence"], tw["flips"]
+        d = tw["divergence"]
         steps = np.arange(1, d.shape[0] + 1)
-        for e in range(d.shape[1]):
+        for e, first in enumerate(tw["first"]):
             (line,) = ax.semilogy(steps, d[:, e], lw=1.2, label=f"twin pair {e}")
-            on = torch.nonzero(fl[:, e]).flatten()
-            if len(on):
-                ax.axvline(on[0].item() + 1, color=line.get_color(), ls=":", lw=1)
+            if first is not None:
+                ax.axvline(first, color=line.get_color(), ls=":", lw=1)
         ax.semilogy(steps, 4 * steps * torch.finfo(getattr(torch, name)).eps, "k--", lw=1, label="linear round-off bound 4tu")
         ax.set(title=name, xlabel="SGD step", ylabel="max |p_t - T(r_t)|")
     axes[0, 0].legend(fontsize=8)
@@ -297,8 +297,7 @@ def accuracy_by_depth(accuracy: dict, families, depths, *, ylabel: str, title: s
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for fam in families:
         a = [np.asarray(accuracy[fam, L], dtype=float) for L in depths]
-        ax.errorbar(depths, [v.mean() for v in a], yerr=[2 * v.std(ddof=1) / math.sqrt(v.size) for v in a], marker="o",
-                    capsize=2, label=fam)
+        ax.errorbar(depths, [v.mean() for v in a], yerr=[2 * standard_error(v) for v in a], marker="o", capsize=2, label=fam)
     ax.set(xscale="log", xlabel="depth (hidden layers)", ylabel=ylabel, ylim=(0, 1.02), title=title)
     ax.set_xticks(depths, [str(L) for L in depths], minor=False)
     ax.minorticks_off()
@@ -309,20 +308,13 @@ def accuracy_by_depth(accuracy: dict, families, depths, *, ylabel: str, title: s
 # --- Orhan & Pitkow, skip connections eliminate singularities -----------------------------------
 
 
-def _mean_band(ax, x, samples: np.ndarray, label: str, alpha: float = 0.25) -> None:
-    """The mean over the last axis of ``samples`` (``(len(x), n)``) with a band of ±1 standard error."""
-    s = np.asarray(samples, dtype=float)
-    mu, se = s.mean(1), s.std(1, ddof=1) / math.sqrt(s.shape[1])
-    ax.plot(x, mu, label=label)
-    ax.fill_between(x, mu - se, mu + se, alpha=alpha)
-
-
-def training_accuracy_curves(runs: dict, *, title: str, alpha: float = 0.25) -> plt.Figure:
+def training_accuracy_curves(runs: dict, *, title: str) -> plt.Figure:
     """Figs. 3a, 5, 7-8 at this scale: the training accuracy per epoch of every ensemble of
-    ``runs`` (``{label: {"acc": (epochs + 1, networks)}}``), mean ±1 standard error."""
+    ``runs`` (``{label: {"acc": (epochs + 1, networks)}}``), mean ±1 standard error
+    (:func:`lib.machinery.plotting.beside`)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for k, h in runs.items():
-        _mean_band(ax, np.arange(len(h["acc"])), h["acc"], k, alpha)
+        beside(ax, np.arange(len(h["acc"])), np.asarray(h["acc"], dtype=float).T, label=k, k=1, marker="-")
     ax.set(xlabel="epoch", ylabel="training accuracy", title=title)
     ax.legend(fontsize=8)
     return fig
@@ -334,11 +326,10 @@ def accuracy_and_tail_probability(runs: dict, *, title: str) -> plt.Figure:
     (networks,)}``, mean ±1 s.e., log scale) of every architecture of ``runs``."""
     fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.9))
     for k, h in runs.items():
-        _mean_band(axes[0], np.arange(len(h["acc"])), h["acc"], k)
+        beside(axes[0], np.arange(len(h["acc"])), np.asarray(h["acc"], dtype=float).T, label=k, k=1, marker="-")
         cps = sorted(h["w"])
         w = [np.asarray(h["w"][c], dtype=float) for c in cps]
-        axes[1].errorbar(cps, [v.mean() for v in w], yerr=[v.std(ddof=1) / math.sqrt(v.size) for v in w], marker="o", ms=3,
-                         capsize=2, label=k)
+        axes[1].errorbar(cps, [v.mean() for v in w], yerr=[standard_error(v) for v in w], marker="o", ms=3, capsize=2, label=k)
     axes[0].set(xlabel="epoch", ylabel="training accuracy", title=title)
     axes[1].set(xlabel="epoch", ylabel="tail probability w", yscale="log", title="Fig. 3b: fitted tail probability")
     for ax in axes:

@@ -152,16 +152,17 @@ def phi_monte_carlo(rs, n: int, *, generator: torch.Generator | None = None, dev
     return (X.abs() > Y.abs()).to(torch.float64).cpu().numpy()
 
 
-def trivial_variance(n_exp: int, *, small_eps: float = 1e-3, generator: torch.Generator | None = None, device=None,
-                     dtype: torch.dtype = torch.float64, **setting) -> tuple[float, float]:
+def trivial_variance(n_exp: int, *, n: int, sigma_a: float, sigma_v: float, small_eps: float = 1e-3,
+                     generator: torch.Generator | None = None, device=None, dtype: torch.dtype = torch.float64,
+                     **setting) -> tuple[float, float]:
     """The variance behind Eq. 11 of App. D.4.1, measured: ``Var[Σ_{j≠i} Θ_ij | Z_i]`` divided by
-    ``(ε σ_A σ_V)² (n - 1)``, from ``n_exp`` draws of :func:`trivial_theta` at the setting
-    ``setting`` with its ``eps`` replaced by ``small_eps`` (``1e-3``: the second-order terms are
-    ``1e-6`` relative), so that it estimates the first-order factor the paper calls ``p'``
-    (:func:`p_prime`; the correct one is :func:`q_corrected`). Returns the mean and its standard
-    error over the rows ``i`` where ``Z_i`` holds."""
-    theta, z = trivial_theta(n_exp, **{**setting, "eps": small_eps}, generator=generator, device=device, dtype=dtype)
-    n, sigma_a, sigma_v = setting.get("n", 20), setting.get("sigma_a", 0.01), setting.get("sigma_v", 0.1)
+    ``(ε σ_A σ_V)² (n - 1)``, from ``n_exp`` draws of :func:`trivial_theta` at the setting (``n``,
+    ``sigma_a``, ``sigma_v`` and the rest of ``setting``) with its ``eps`` replaced by ``small_eps``
+    (``1e-3``: the second-order terms are ``1e-6`` relative), so that it estimates the first-order
+    factor the paper calls ``p'`` (:func:`p_prime`; the correct one is :func:`q_corrected`). Returns
+    the mean and its standard error over the rows ``i`` where ``Z_i`` holds."""
+    theta, z = trivial_theta(n_exp, **{**setting, "eps": small_eps}, n=n, sigma_a=sigma_a, sigma_v=sigma_v,
+                             generator=generator, device=device, dtype=dtype)
     diag = theta.diagonal(dim1=-2, dim2=-1)
     rz = ((theta.sum(-1) - diag)[z] / (small_eps * sigma_a * sigma_v * math.sqrt(n - 1))).cpu().numpy()
     sq = rz**2
@@ -173,17 +174,17 @@ def trivial_sweeps(base: dict, sweeps: dict, n_exp: int, *, generator: torch.Gen
     """Fig. 11 of App. D.4.1: ``E[σ^(ℓ)]`` simulated for the residual and the plain net
     (:func:`trivial_sigma`, ``n_exp`` experiments each) with one variable of ``base`` (a
     :func:`trivial_theta` setting) moved at a time over ``sweeps`` (``{variable: values}``), beside
-    the paper's approximation (:func:`sigma_approx`) and the corrected variance with the exact
-    ``φ``. Returns ``{(variable, value): {res, res_se, plain, paper, corrected}}``."""
+    the paper's approximation and the corrected variance with the exact ``φ``
+    (:func:`sigma_approximations`). Returns ``{(variable, value): {res, res_se, plain, paper, corrected}}``."""
     out = {}
     for var, vals in sweeps.items():
         for v in vals:
             setting = {**base, var: v}
             res = trivial_sigma(n_exp, **setting, generator=generator, device=device).cpu().numpy()
             plain = trivial_sigma(n_exp, **setting, residual=False, generator=generator, device=device).cpu().numpy()
-            kw = {k: x for k, x in setting.items() if k != "sigma_v"}
-            out[(var, v)] = dict(res=res.mean(), res_se=float(np.std(res, dtype=float, ddof=1)) / math.sqrt(res.size), plain=plain.mean(),
-                                 paper=sigma_approx(**kw), corrected=sigma_approx(**kw, form="corrected", exact_phi=True))
+            approx = sigma_approximations(**setting)
+            out[(var, v)] = dict(res=res.mean(), res_se=float(np.std(res, dtype=float, ddof=1)) / math.sqrt(res.size),
+                                 plain=plain.mean(), paper=approx["conclusion"], corrected=approx["corrected, exact phi"])
     return out
 
 
