@@ -21,13 +21,11 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 MAX_CODE_FRACTION, MAX_CELL, MAX_MEDIAN = 0.35, 15, 8   # median strictly under MAX_MEDIAN
 
 #: chapters at the targets
-AT_TARGET = ("legendre-asymptotics", "noise-stability", "preliminaries")
-#: the others, as measured on 2026-12-05 (after the paper inventories moved into the text as tables):
-#: (fraction, longest, median), lowered as chapters improve
+AT_TARGET = ("dilution-theorem", "legendre-asymptotics", "noise-stability", "preliminaries", "skilling-moments")
+#: the others, as measured on 2026-12-05 (after dilution-theorem and skilling-moments reached the
+#: targets): (fraction, longest, median), lowered as chapters improve
 CEILING = {
-    "dilution-theorem": (0.435, 33, 13.5),
-    "path-sum-covariance": (0.415, 21, 8),
-    "skilling-moments": (0.401, 25, 7.5),
+    "path-sum-covariance": (0.384, 12, 6),
 }
 
 

@@ -140,3 +140,13 @@ def test_skilling_probe_variance_is_the_gaussian_quadratic_form_variance():
     est = (z ** 2 * lam).sum(1) / 3                                 # r'Hr / N for H = diag(lam)
     se = v[0] * (2 / 400_000) ** 0.5 * 3                           # a generous s.e. of a sample variance (heavy tails)
     assert abs(est.var() - v[0]) < 4 * se
+
+
+def test_skilling_variance_by_group_matches_the_closed_form_for_every_group_size():
+    lam = torch.linspace(-1.0, 2.0, 40, dtype=torch.float64)
+    z = torch.randn(8192, 40, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    pvar, pse = C.skilling_variance_by_group(lam, z, 3, (1, 4, 16))
+    theory = C.skilling_probe_variance(lam, 3)
+    assert pvar.shape == pse.shape == (3, 3)
+    assert ((pvar - theory).abs() < 5 * pse).all()
+    assert ((pvar - 2 * theory).abs() > 5 * pse).all()          # a factor-2 error in the formula is seen

@@ -117,3 +117,58 @@ def test_skilling_figures_draw_from_small_results():
     g = np.linspace(-1, 1, 50)
     fig = FIG.spectrum_views(g, {"exact": np.ones(50), "slq": np.ones(50), "fit": np.ones(50)}, title="t")
     assert fig.axes[1].get_yscale() == "log" and fig.axes[0].get_title() == "t"
+
+
+# --- dilution theorem ---------------------------------------------------------------------
+
+def test_gsc_profiles_plots_every_architecture_at_its_distance_from_the_error():
+    kinds = ["linear", "nonlin"] * 3 + ["linear"]
+    prof = {("a",): (np.linspace(8, 1, 7), kinds, np.ones(3), np.full(3, 0.5)),
+            ("b",): (np.ones(7), kinds, np.ones(3), np.full(3, 0.4))}
+    fig = FIG.gsc_profiles(prof, {("a",): "net a", ("b",): "net b"}, depth=4)
+    a0 = fig.axes[0]
+    assert [line.get_label() for line in a0.get_lines()] == ["net a", "net b"]
+    assert a0.get_lines()[0].get_xdata()[0] == 4 and a0.get_yscale() == "log"
+    assert len(fig.axes[2].get_lines()) == 2
+
+
+def test_gsc_direct_and_product_pairs_solid_and_dashed_in_one_colour():
+    curves = {"layer-tanh": (None, None, np.log([2.0, 4.0]), np.log([2.0, 4.5]))}
+    ax = FIG.gsc_direct_and_product(curves).axes[0]
+    solid, dashed = ax.get_lines()
+    assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--" and solid.get_color() == dashed.get_color()
+    assert np.allclose(dashed.get_ydata(), [2.0, 4.5])
+
+
+def test_dilution_first_order_error_is_a_filled_contour_with_a_colourbar():
+    r, k = np.linspace(1, 3, 5), np.linspace(0, 2, 4)
+    err = np.abs(np.subtract.outer(k, r)) / 10
+    fig = FIG.dilution_first_order_error(r, k, err)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "block growth rate r"
+
+
+def test_resnet_gsc_and_dilution_corrected_draws_vanilla_dotted_on_the_right():
+    blocks = {"layer-tanh, identity": {"gsc": np.array([1.1, 1.2]), "corrected": np.array([1.5, 2.2])}}
+    fig = FIG.resnet_gsc_and_dilution_corrected(blocks, {"layer-tanh": np.array([8.0, 4.0, 2.0])})
+    left, right = fig.axes[:2]
+    assert np.allclose(left.get_lines()[0].get_xdata(), [2, 4]) and np.allclose(right.get_lines()[0].get_ydata(), [1.5, 2.2])
+    vanilla = right.get_lines()[1]
+    assert vanilla.get_linestyle() == ":" and np.allclose(vanilla.get_xdata(), [3, 2, 1])
+
+
+def test_sign_diversity_and_taylor_figures():
+    ax = FIG.sign_diversity_by_layer({"ResNet": np.array([0.5, 0.3]), "vanilla": np.array([0.5, 0.1])}).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["ResNet", "vanilla"]
+    trained = {"net": {"taylor": {2: np.array([0.3, 0.5]), 4: np.array([0.6, 0.6])},
+                       "ops": [("linear", 0), ("nonlin",), ("linear", 1), ("nonlin",), ("linear", 2)]}}
+    ax = FIG.taylor_expansion_error(trained, depth=3, epochs=2).axes[0]
+    line, = ax.get_lines()
+    assert np.allclose(line.get_xdata(), [1, 2]) and np.allclose(line.get_ydata(), [0.4, 0.6])
+
+
+def test_effective_rank_and_snr_draws_each_family_in_both_panels():
+    stats = {(f, L): {"rank": np.array([0.2, 0.3]) * L, "snr": np.array([1.0, 1.2]) / L} for f in ("ff", "res") for L in (2, 8)}
+    fig = FIG.effective_rank_and_snr(stats, ["ff", "res"], [2, 8], dataset="digits")
+    assert "digits" in fig.axes[0].get_title() and fig.axes[0].get_xscale() == "log"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["ff", "res"]

@@ -93,3 +93,39 @@ def test_grid_gradients_and_their_autocorrelation_by_depth():
     assert set(acf) == set(lag1) == {(f, L) for f in ("ff", "res") for L in (1, 8)}
     assert all(a.shape == (6,) and abs(a[0] - 1) < 1e-5 for a in acf.values())
     assert lag1[("ff", 1)][0] > lag1[("ff", 8)][0]                    # shattering: deeper feedforward nets decorrelate
+
+
+def _fake_results(betas, depths):
+    out = {}
+    for b in betas:
+        for L in depths:
+            out[f"BN resnet beta = {b:g}", L] = dict(var=1 + b * b * L, se_var=0.01, paper_var=1 + b * b * L,
+                                                      corr=0.5 / (1 + b * L), se_corr=0.01, paper_corr=0.5 / (1 + b * L))
+    return out
+
+
+def test_bn_resnet_per_layer_factors():
+    res = _fake_results([0.1, 1.0], [2, 4])
+    out = GC.bn_resnet_per_layer(res, [0.1, 1.0], [2, 4], batch=32)
+    f, se, ours, paper = out["var"]
+    assert f.shape == se.shape == ours.shape == paper.shape == (4,)
+    assert np.allclose(f, [(1 + 0.01 * 2) ** 0.5, (1 + 0.01 * 4) ** 0.25, 3 ** 0.5, 5 ** 0.25])
+    assert np.allclose(f, paper)                        # measured = the paper's values in this fake
+    assert np.allclose(se, f * 0.01 / np.array([1.02, 1.04, 3, 5]) / np.array([2, 4, 2, 4]))
+    assert set(out["ours"]) == {(0.1, 2), (0.1, 4), (1.0, 2), (1.0, 4)}
+    v, c = out["ours"][1.0, 4]
+    assert np.isclose(out["corr"][2][-1], (c / v) ** 0.25)
+
+
+def test_adjacent_differences_in_order_with_their_errors():
+    res = {("a", 1): dict(corr=0.9, se_corr=0.03), ("b", 1): dict(corr=0.5, se_corr=0.04), ("c", 1): dict(corr=0.1, se_corr=0.0)}
+    d = GC.adjacent_differences(res, ["a", "b", "c"], [1])
+    assert np.allclose(d, [(0.4, 0.05), (0.4, 0.04)])
+
+
+def test_fig1_gradients_panels():
+    grid = torch.linspace(-2, 2, 16)
+    p = GC.fig1_gradients(grid, width=8, n_networks=3, seed=5, generator=torch.Generator().manual_seed(2))
+    assert list(p) == ["shallow (b ~ N(0,1))", "feedforward, 24 layers", "resnet, 50 layers, beta = 0.1", "brown noise", "white noise"]
+    assert all(v.shape == (3, 16) and v.dtype == torch.float32 for v in p.values())
+    assert torch.equal(p["white noise"], S.white_noise(3, 16, generator=torch.Generator().manual_seed(6)).float())

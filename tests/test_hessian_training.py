@@ -22,3 +22,15 @@ def test_train_tracking_spectra_shapes_and_streams():
     assert np.allclose(HT.mean_accuracy(h), h["acc"][1:].mean(0))
     untracked = HT.train_tracking_spectra(arch, X, Y, X[:30], Y[:30], **{**kw, "track": False})
     assert untracked["w"] == {} and np.array_equal(untracked["acc"], h["acc"])
+
+
+def test_small_net_exact_spectrum_is_the_hessian_of_its_loss():
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(50, 4, generator=g, dtype=torch.float64), torch.arange(50) % 3
+    sn = HT.small_net_exact_spectrum(x, y, width=5, steps=20, generator=torch.Generator().manual_seed(8))
+    f, H = sn["loss"], sn["hessian"]
+    assert H.shape == (f.N, f.N) and torch.allclose(H, H.T, atol=1e-12)
+    torch.testing.assert_close(sn["eigenvectors"] @ torch.diag(sn["eigenvalues"]) @ sn["eigenvectors"].T, H)
+    v = torch.randn(f.N, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(H @ v, f.hvp(v))
+    assert 0 <= sn["accuracy"] <= 1 and sn["seconds"] > 0

@@ -67,3 +67,21 @@ def test_subset_sums_and_closed_form_error():
 
     assert PS.subset_sum_mismatches(12, 8) == 0 and PS.subset_sum_mismatches(3, 4) == 0
     assert PS.resnet_bn_closed_form_error([1, 10, 100], [0.1, 1.0]) < 1e-12
+
+
+def test_enumeration_errors_are_zero_and_see_a_wrong_path_sum(monkeypatch):
+    bad, err = PS.enumeration_errors([(2, 4), (3, 3)], generator=torch.Generator().manual_seed(1))
+    assert bad == 0 and err < 1e-13
+    real = PS.path_sum
+    monkeypatch.setattr(PS, "path_sum", lambda A, W: real(A, W) * 1.001)
+    assert PS.enumeration_errors([(2, 4), (3, 3)], generator=torch.Generator().manual_seed(1))[1] > 1e-4
+
+
+def test_resnet_bn_correlation_and_sqrt_growth():
+    v, c = PS.resnet_bn_moments(100, 0.1)
+    assert PS.resnet_bn_correlation(100, 0.1) == c / v
+    Ls = np.unique(np.logspace(0.5, 4, 30).astype(int))
+    g = PS.sqrt_growth(Ls)
+    assert g["rel_fit"].shape == g["ratio_2L"].shape == Ls.shape
+    assert abs(g["slope"] + 1) < 0.05                                      # the error of sqrt(4(L+1)/pi) is ~5/(8L)
+    assert abs(g["ratio_2L"][-1] - math.sqrt(math.pi / 2)) < 1e-2          # sqrt(2L) / exact -> sqrt(pi / 2)

@@ -50,6 +50,21 @@ def test_bad_parameters_are_clear_errors(kw, match):
         lib.setup("preliminaries", **({"device": "cpu"} | KNOBS | kw))
 
 
+def test_rules_across_knobs_are_clear_errors_before_a_kernel_starts():
+    """dilution-theorem's constraints: an odd width, and bn_datasets with n_points = 10,000."""
+    from lib.machinery.spec import resolve
+
+    spec = chapters.get("dilution-theorem")
+    given = {k: None for k in spec.knob_names}
+    assert resolve(spec, "quick", 0, given)["width"] == 100
+    with pytest.raises(ValueError, match="'width' = 101: must be even"):
+        resolve(spec, "quick", 0, given | {"width": 101})
+    with pytest.raises(ValueError, match="'bn_datasets' applies only when n_points is not 10,000"):
+        resolve(spec, "quick", 0, given | {"bn_datasets": 8, "n_points": 10_000})
+    assert resolve(spec, "quick", 0, given | {"bn_datasets": 8})["bn_datasets"] == 8       # with the quick 1,000 points
+    assert resolve(spec, "paper", 0, given)["n_points"] == 10_000                           # unset: no complaint
+
+
 def test_unknown_and_missing_parameters():
     with pytest.raises(ValueError, match="unknown parameter.*'depht'"):
         lib.setup("preliminaries", device="cpu", depht=3, **KNOBS)

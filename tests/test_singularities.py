@@ -24,3 +24,16 @@ def test_half_active_construction():
     assert torch.equal(net.weights[1][0, 0], net.weights[1][0, 1])
     with pytest.raises(ValueError, match="config"):
         SG.half_active_net("plain", "twin", x)
+
+
+def test_overlap_columns_agree_outside_the_incoming_rows_only():
+    from lib.theory import curvature as C
+
+    x = torch.randn(100, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    net = SG.half_active_net("plain", "overlap", x, generator=torch.Generator().manual_seed(4))
+    f = C.FlatLoss(net, SG.half_mse, x, torch.randn(100, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    ov = SG.overlap_hessian_columns(f)
+    assert len(ov["incoming"]) == 14 and len(ov["rest"]) == f.N - 14
+    assert ov["diff"][ov["rest"]].max() < 1e-12 * ov["hessian"].abs().max()
+    assert ov["diff"][ov["incoming"]].max() > 1e-4
+    assert SG.flat_index(f, f.names[1], *[0] * len(f.shapes[1])) == f.shapes[0].numel()

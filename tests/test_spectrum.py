@@ -48,3 +48,9 @@ def test_tail_mass_and_smoothing():
     grid = np.linspace(-5, 5, 2001)
     d = S.smoothed_density(np.array([0.0, 1.0]), np.array([0.25, 0.75]), grid, 0.1)
     assert np.trapezoid(d, grid) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_mixture_moments_by_quadrature_against_the_closed_form():
+    q = S.mixture_moments_by_quadrature(0.3, 0.2, 0.5, 3.0)
+    assert np.allclose(q, S.mixture_moments(0.3, 0.2, 0.5, 3.0), rtol=1e-7, atol=0)
+    assert not np.allclose(q, S.mixture_moments(0.31, 0.2, 0.5, 3.0), rtol=1e-4, atol=0)

@@ -40,3 +40,17 @@ def batch_noise(depth: int, batch_sizes, *, width: int, n_nets: int, reps: int =
             rel.append(((f0s[0] - f0s[1]).pow(2).mean(1) / 2).sqrt() / f0s[0].pow(2).mean(1).sqrt())
         out[b] = torch.stack(rel).double().cpu().numpy()                          # (reps, n_nets)
     return gsc_bn, out
+
+
+def sqrt_b_scaling(noise: dict[int, np.ndarray], gsc_bn: np.ndarray, n_probe: int = 32) -> dict[str, np.ndarray]:
+    """§4.5's law ``relative change ≈ GSC / √b`` tested on a :func:`batch_noise` result: per network
+    the least-squares slope of the log relative change (mean over repetitions) against
+    ``log(√(b − n_probe) / b)`` -- the scale of the difference between two batches that share the
+    ``n_probe`` probe points, which a ``1/√b`` law predicts with slope 1 -- as ``slopes``
+    ``(n_nets,)``; and ``ratio`` ``(len(b),)``, the mean relative change over ``mean GSC / √b``."""
+    bs = sorted(noise)
+    logs = np.array([np.log(noise[b].mean(0)) for b in bs])                           # (len(bs), n_nets)
+    xb = np.log(np.sqrt(np.array(bs) - float(n_probe)) / np.array(bs))
+    slopes = np.array([np.polyfit(xb, logs[:, e], 1)[0] for e in range(logs.shape[1])])
+    ratio = np.array([noise[b].mean() / (gsc_bn.mean() / np.sqrt(b)) for b in bs])
+    return {"slopes": slopes, "ratio": ratio}

@@ -90,3 +90,30 @@ def linear_layers_below(result: dict) -> tuple[list[int], list[int]]:
     """The Taylor cuts of :func:`train_tracked` in order, and the number of linear layers below each."""
     cuts = sorted(result["taylor"])
     return cuts, [sum(op[0] == "linear" for op in result["ops"][:c]) for c in cuts]
+
+
+#: §G's comparison at quick scale: the architectures trained and their batch sizes (None: full batch)
+DIGIT_ARCHITECTURES = {"vanilla batch-ReLU": (("relu", "batch"), dict(d_out=10), None),   # full batch, as the paper had to
+                       "vanilla layer-tanh": (("tanh", "layer"), dict(d_out=10), 100),
+                       "looks-linear ReLU": (("relu", "none", "looks-linear"), dict(d_out=10), 100),
+                       "ResNet layer-tanh": (("tanh", "layer"), dict(skip="identity"), 100)}
+
+
+def train_architectures(X: Tensor, y: Tensor, *, depth: int, width: int, n_nets: int, epochs: int, lr: float,
+                        generator: torch.Generator, architectures: dict = DIGIT_ARCHITECTURES) -> dict[str, dict]:
+    """§4.4, §7 and §G on a classification task: for each entry of ``architectures`` (name ->
+    (``TableArch`` positional arguments, keyword arguments, batch size or None for full batch))
+    a network of ``depth`` linear layers of width ``width`` on inputs of dimension ``X.shape[1]``,
+    ``n_nets`` of them trained as one ensemble by :func:`train_tracked` (step ``lr``, ``epochs``
+    epochs), one after another from ``generator``. Returns name -> :func:`train_tracked`'s result."""
+    out = {}
+    for name, (args, kw, batch) in architectures.items():
+        arch = TableArch(*args, depth=depth, d=width, d_in=X.shape[1], **kw)
+        out[name] = train_tracked(arch, X, y, n_nets=n_nets, epochs=epochs, lr=lr, batch=batch or len(X), generator=generator)
+    return out
+
+
+def taylor_increase(result: dict):
+    """§G's robustness to depth reduction, per network: the training error when every layer below
+    the top one is Taylor-expanded, minus the trained network's error."""
+    return result["taylor"][max(result["taylor"])] - result["err"]

@@ -220,3 +220,50 @@ def autocorrelation_by_depth(grid: torch.Tensor, fams: dict, depths, max_lag: in
             acf[fam, L] = a.mean(0).cpu().numpy()
             lag1[fam, L] = (a[:, 1].mean().item(), a[:, 1].std().item() / math.sqrt(n_networks))
     return acf, lag1
+
+
+def bn_resnet_per_layer(results: dict, betas, depths, *, batch: int) -> dict[str, tuple[np.ndarray, ...]]:
+    """Theorem 3 in real batch-normalised resnets, corrected (beyond the paper): for ``"var"`` and
+    ``"corr"``, over every ``(β, L)`` of ``betas × depths``, the per-layer factors ``q^(1/L)`` of
+    the measured moment (``results["BN resnet beta = β", L]``, :func:`real_network_moments`), their
+    delta-method standard errors, the factors of the centred-variance, finite-batch product
+    (:func:`lib.theory.shattering.bn_resnet_moments_centered` with ``batch``) and the paper's:
+    ``{"var": (measured, se, ours, paper), "corr": (...)}``. Also ``"ours"``: ``(β, L)`` -> that
+    product's (variance, covariance)."""
+    cells = [(b, L, results[f"BN resnet beta = {b:g}", L]) for b in betas for L in depths]
+    ours = {(b, L): S.bn_resnet_moments_centered(L, b, batch=batch) for b, L, _ in cells}
+    Ls = np.array([L for _, L, _ in cells], dtype=float)
+    out: dict = {"ours": ours}
+    for key in ("var", "corr"):
+        m = np.array([q[key] for _, _, q in cells])
+        o = np.array([ours[b, L][0] if key == "var" else ours[b, L][1] / ours[b, L][0] for b, L, _ in cells])
+        f = m ** (1 / Ls)
+        se = f * np.array([q["se_" + key] for _, _, q in cells]) / m / Ls
+        out[key] = (f, se, o ** (1 / Ls), np.array([q["paper_" + key] for _, _, q in cells]) ** (1 / Ls))
+    return out
+
+
+def adjacent_differences(results: dict, names, depths, what: str = "corr") -> list[tuple[float, float]]:
+    """Orderings along a list of families: at each depth, ``results[a, L][what] − results[b, L][what]``
+    for every adjacent pair ``(a, b)`` of ``names``, with its standard error (independent
+    estimates: the root sum of squares of the two): ``[(difference, se), …]``."""
+    out = []
+    for L in depths:
+        qs = [results[n, L] for n in names]
+        out += [(q1[what] - q2[what], math.hypot(q1["se_" + what], q2["se_" + what])) for q1, q2 in zip(qs, qs[1:])]
+    return out
+
+
+def fig1_gradients(grid: torch.Tensor, *, width: int, n_networks: int, seed: int, generator=None, device=None) -> dict[str, torch.Tensor]:
+    """§1, Fig. 1: gradients over the 1-D ``grid`` of ``n_networks`` networks each -- a shallow net
+    with ``N(0, 1)`` biases, a 24-layer centred feedforward net, a 50-layer batch-normalised resnet
+    with β = 0.1 (drawn from ``generator`` in that order) -- beside brown and white noise of the
+    same length (seeded from ``seed`` and ``seed + 1``): name -> ``(n_networks, len(grid))``."""
+    M = grid.shape[0]
+    shallow, _, _ = S.shallow_gradients(grid, n_networks, width, bias_std=1.0, generator=generator)
+    kw = dict(width=width, generator=generator, device=device)
+    return {"shallow (b ~ N(0,1))": shallow,
+            "feedforward, 24 layers": grid_gradients_of_random_nets(grid, "ff", 24, n_networks, norm="center", **kw),
+            "resnet, 50 layers, beta = 0.1": grid_gradients_of_random_nets(grid, "res", 50, n_networks, norm="bn", b=0.1, **kw),
+            "brown noise": S.brown_noise(n_networks, M, generator=torch.Generator().manual_seed(seed)).to(grid.dtype),
+            "white noise": S.white_noise(n_networks, M, generator=torch.Generator().manual_seed(seed + 1)).to(grid.dtype)}

@@ -84,3 +84,59 @@ def explosion_rate(gsc_profile, kinds, depth: int) -> tuple[float, float]:
     coef = np.polyfit(xs, lg, 1)
     resid = lg - np.polyval(coef, xs)
     return float(math.exp(coef[0])), float(1 - resid.var() / lg.var())
+
+
+def orthogonal_relu_std_with_gain(*, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
+                                  device=None, dtype=torch.float32) -> float:
+    """Table 1's orthogonal ReLU row without normalisation, re-measured with a ``√2`` gain on every
+    orthogonal matrix after a ReLU (the gain the paper's printed St. Dev. of 0.20 implies; it
+    leaves the GSC unchanged by Prop. 4): the mean over datasets of the highest nonlinearity
+    layer's pre-activation standard deviation. Draws the data, then the weights, from ``generator``."""
+    arch = TableArch("relu", "none", "orthogonal", depth=depth, d=d)
+    x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
+    ws, sk = init_weights(arch, n_datasets, generator=generator, device=device, dtype=dtype)
+    ws = [w * (math.sqrt(2) if i > 0 else 1.0) for i, w in enumerate(ws)]
+    return metrics(arch, ws, sk, x, y)["std"][:, -1].double().mean().item()
+
+
+def log_gsc_by_batch_size(key: tuple, batch_sizes, *, depth: int, d: int, n_datasets: int, generator: torch.Generator | None = None,
+                          device=None, dtype=torch.float32) -> dict[int, np.ndarray]:
+    """§I.2 treats a whole dataset as one batch, so with batch norm the GSC depends on the batch
+    size: for each size in ``batch_sizes``, ``log GSC(L, 0)`` of the Table 1 row ``key`` over
+    ``n_datasets`` fresh datasets of that many points (one fresh network each), ``(n_datasets,)``."""
+    arch = TableArch(*key, depth=depth, d=d)
+    out = {}
+    for n in batch_sizes:
+        x, y = gaussian_noise(n_datasets, n, d, d, generator=generator, device=device, dtype=dtype)
+        ws, sk = init_weights(arch, n_datasets, generator=generator, device=device, dtype=dtype)
+        out[n] = np.log(metrics(arch, ws, sk, x, y)["gsc"][:, 0].double().cpu().numpy())
+    return out
+
+
+def resnet_block_dilution(rows, *, depth: int, d: int, n_datasets: int, n_points: int, generator: torch.Generator | None = None,
+                          device=None, dtype=torch.float32) -> dict[str, dict[str, np.ndarray]]:
+    """§7 and Fig. 3 in the ResNets among ``rows`` (Table 1 keys): per architecture (by label), over
+    ``n_datasets`` Gaussian-noise datasets with one network each (:func:`block_dilution`), the
+    means over networks per block (top block first) of the dilution ``k``, the branch rate
+    ``r_branch``, the measured block rate ``r_block`` and Theorem 3's exact prediction
+    ``predicted``; and Fig. 3's cumulative GSC from the error downward, ``gsc`` (the product of the
+    block rates) and ``corrected`` (of the first-order undiluted rates ``1 + (k² + 1)(r − 1)``,
+    Fig. 3C), at the block boundaries."""
+    out = {}
+    for key in rows:
+        arch = TableArch(*key, depth=depth, d=d)
+        x, y = gaussian_noise(n_datasets, n_points, d, d, generator=generator, device=device, dtype=dtype)
+        ws, sk = init_weights(arch, n_datasets, generator=generator, device=device, dtype=dtype)
+        bd = block_dilution(arch, ws, sk, x, y)
+        s = {f: bd[f].mean(0) for f in ("k", "r_branch", "r_block", "predicted")}
+        s["gsc"] = np.cumprod(s["r_block"][::-1])
+        s["corrected"] = np.cumprod(undiluted_rate(s["r_block"], s["k"])[::-1])
+        out[arch.label] = s
+    return out
+
+
+def rate_per_linear_layer(cumulative_gsc: np.ndarray, layers_per_step: int = 2) -> float:
+    """The explosion rate per linear layer of a cumulative GSC sampled every ``layers_per_step``
+    linear layers from the error downward: ``exp`` of the least-squares slope of its log."""
+    xs = layers_per_step * np.arange(1, len(cumulative_gsc) + 1)
+    return math.exp(np.polyfit(xs, np.log(cumulative_gsc), 1)[0])

@@ -89,3 +89,29 @@ def training_data(dataset: str, *, device=None) -> tuple[Tensor, Tensor]:
     X, Y = data.load(dataset, device=device)
     mirrored = X.reshape(-1, 3, 32, 32).flip(-1).reshape(len(X), -1)
     return torch.cat([X, mirrored]), torch.cat([Y, Y])
+
+
+def small_net_exact_spectrum(x: Tensor, y: Tensor, *, width: int = 24, steps: int = 300, lr: float = 5e-3,
+                             generator: torch.Generator | None = None) -> dict:
+    """A small test case for the moment estimators: a one-hidden-layer net of ``width`` units (Glorot
+    weights, biases, float64, from ``generator``) trained by ``steps`` full-batch Adam steps on
+    ``x``, ``y`` (cross-entropy), then its exact Hessian from ``N`` Hessian-vector products
+    (:func:`lib.theory.curvature.exact_hessian`) and the eigendecomposition. Returns ``loss`` (the
+    :class:`~lib.theory.curvature.FlatLoss`), ``hessian``, ``eigenvalues``, ``eigenvectors``,
+    ``seconds`` (to build the Hessian) and ``accuracy`` (training)."""
+    import time
+
+    net = Net(Arch(d_in=x.shape[1], width=width, depth=1, d_out=int(y.max()) + 1, init="glorot", bias=True), E=1,
+              generator=generator, device=x.device, dtype=x.dtype)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        T.cross_entropy(net(x), y).sum().backward()
+        opt.step()
+    f = C.FlatLoss(net, T.cross_entropy, x, y)
+    t0 = time.perf_counter()
+    H = C.exact_hessian(f, f.theta)
+    seconds = time.perf_counter() - t0
+    lam, U = torch.linalg.eigh(H)
+    return {"loss": f, "hessian": H, "eigenvalues": lam, "eigenvectors": U, "seconds": seconds,
+            "accuracy": T.accuracy(net(x), y).item()}

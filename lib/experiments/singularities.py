@@ -60,3 +60,26 @@ def zero_loss_nullities(x: Tensor, *, generator_for, threshold: float = 1e-9) ->
             spectra[kind, config] = np.sort(ev.cpu().numpy())
             nullity[kind, config] = int((ev <= threshold * ev.max()).sum())
     return nullity, spectra
+
+
+def flat_index(f: "C.FlatLoss", name: str, *index: int) -> int:
+    """Position in the flat parameter vector of ``f`` (:class:`lib.theory.curvature.FlatLoss`) of
+    entry ``index`` of parameter ``name``."""
+    offsets = np.cumsum([0] + [int(np.prod(s)) for s in f.shapes])
+    k = f.names.index(name)
+    return int(offsets[k] + np.ravel_multi_index(index, f.shapes[k]))
+
+
+def overlap_hessian_columns(f: "C.FlatLoss", *, layer: int = 2, units=(0, 1), target: int = 3, fan_in: int = 6) -> dict:
+    """Supp. Note 1 in a :func:`half_active_net` with ``config="overlap"``: the exact Hessian of
+    ``f`` and the absolute difference of its two columns for the outgoing weights of the
+    overlapping ``units`` of hidden layer ``layer`` into unit ``target`` of the next layer
+    (``diff``, ``(N,)``), with the rows of those units' incoming weights and biases (``incoming``)
+    and all the others (``rest``). The paper says the two columns are identical; they are outside
+    the incoming rows, and differ inside them."""
+    H = C.exact_hessian(f, f.theta)
+    a, b = (flat_index(f, f"weights.{layer}", 0, target, u) for u in units)
+    incoming = ([flat_index(f, f"weights.{layer - 1}", 0, u, k) for u in units for k in range(fan_in)]
+                + [flat_index(f, f"biases.{layer - 1}", 0, 0, u) for u in units])
+    return {"hessian": H, "diff": (H[:, a] - H[:, b]).abs(), "incoming": incoming,
+            "rest": np.setdiff1d(np.arange(f.N), incoming)}

@@ -53,3 +53,17 @@ def volume_quadrature(g: Callable[[Tensor], Tensor], sizes=(50_000, 100_000, 200
     twice (one change can be small by chance), and ``E||J_t||_qm²`` at the largest lattice."""
     (d0, _), (d1, _), (d2, q2) = (sphere_averages(g, n) for n in sizes)
     return d2, max(abs(d2 - d1), abs(d1 - d0)), q2
+
+
+def random_layer_volumes(nonlinearities=("tanh", "selu"), n_matrices: int = 3, *, generator: torch.Generator,
+                         device=None) -> list[tuple[str, float, float, float]]:
+    """Prop. 6 and Thm 2 on ``S²``: for each nonlinearity (a name in ``torch``), ``n_matrices``
+    random 3×3 matrices ``W`` with ``N(0, 1/3)`` entries (drawn from ``generator`` on ``device``,
+    nonlinearity by nonlinearity), the macro-layer :func:`normalised_layer` and its
+    :func:`volume_quadrature`: rows ``(nonlinearity, E|det J|, quadrature change, E||J||_qm²)``."""
+    rows = []
+    for name in nonlinearities:
+        for _ in range(n_matrices):
+            W = torch.randn(3, 3, generator=generator, device=device, dtype=torch.float64).cpu() / math.sqrt(3)
+            rows.append((name, *volume_quadrature(normalised_layer(W, getattr(torch, name)))))
+    return rows

@@ -7,6 +7,7 @@ each chapter's ``parameters`` cell names exactly these knobs.
 
 from __future__ import annotations
 
+from ..theory.dilution import PAPER_POINTS
 from .spec import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
@@ -99,6 +100,13 @@ _SPECS = (
             Knob("architectures", str, "table1", "table1", "which rows: every Table 1 row, or the seven vanilla nets of Fig. 1",
                  choices=("table1", "fig1")),
             Knob("epochs", int, 3, 20, "SGD epochs of the training experiments (Props. 1 and 4; effective depth and Taylor test)", low=1, high=10**4),
+        ),
+        constraints=(
+            lambda k, given: (f"parameter 'width' = {k['width']}: must be even (looks-linear initialisation pairs units)"
+                              if k["width"] % 2 else None),
+            lambda k, given: ("parameter 'bn_datasets' applies only when n_points is not 10,000 (the batch-norm rows then get "
+                              "their own pass at 10,000 points); with n_points = 10,000 they use n_datasets: drop bn_datasets"
+                              if given.get("bn_datasets") is not None and k["n_points"] == PAPER_POINTS else None),
         ),
     ),
     ChapterSpec(

@@ -440,3 +440,114 @@ def spectrum_views(grid: np.ndarray, views: dict, *, title: str) -> plt.Figure:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --- Philipp et al. (the dilution theorem) ----------------------------------------------------
+
+def gsc_profiles(profiles: dict, labels: dict, *, depth: int) -> plt.Figure:
+    """Fig. 1: for each architecture (``profiles``: key -> (GSC(l, 0) per operation, operation
+    kinds, st. dev. and sign diversity per nonlinearity layer), :func:`lib.experiments.gsc_tables.table1`;
+    ``labels``: key -> legend label) the GSC against the linear layers between the layer and the
+    error (log scale), and the pre-activation st. dev. and sign diversity from the input up."""
+    from ..experiments.gsc_tables import layer_positions
+
+    fig, axes = panels(3)
+    for key, (gsc, kinds, std, sign) in profiles.items():
+        axes[0].plot(depth - layer_positions(kinds), gsc, label=labels[key])
+        axes[1].plot(np.arange(1, len(std) + 1), std)
+        axes[2].plot(np.arange(1, len(sign) + 1), sign)
+    axes[0].set(yscale="log", xlabel="linear layers between the layer and the error", ylabel="GSC(l, 0)", title="Fig. 1A: GSC")
+    axes[0].legend(fontsize=8)
+    axes[1].set(yscale="log", xlabel="nonlinearity layer (from the input)", ylabel="pre-activation st. dev.", title="Fig. 1B")
+    axes[2].set(xlabel="nonlinearity layer (from the input)", ylabel="sign diversity", title="Fig. 1C")
+    fig.tight_layout()
+    return fig
+
+
+def gsc_direct_and_product(curves: dict) -> plt.Figure:
+    """Prop. 5: per architecture (``curves``: label -> (direct slopes, product slopes, mean log GSC
+    across m macro-layers, mean cumulative log of the one-step GSCs), as
+    :func:`lib.experiments.gsc_products.gsc_direct_and_product` returns) the GSC across ``m``
+    macro-layers (solid) and the product of the ``m`` one-step GSCs (dashed, same colour)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for lab, (_, _, direct, product) in curves.items():
+        (line,) = ax.plot(np.arange(1, len(direct) + 1), np.exp(direct), "-", label=f"{lab}: GSC across m layers")
+        ax.plot(np.arange(1, len(product) + 1), np.exp(product), "--", color=line.get_color(), label=f"{lab}: product")
+    ax.set(yscale="log", xlabel="macro-layers m above the lowest layer", ylabel="GSC (geometric mean over points and nets)",
+           title="Prop. 5: direct (solid) vs product (dashed)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def dilution_first_order_error(r: np.ndarray, k: np.ndarray, error: np.ndarray) -> plt.Figure:
+    """Thm 3: the relative under-estimate of the exact dilution rate by its first-order form on
+    the grid ``r × k`` (``error``: shape ``(len(k), len(r))``), in per cent, with its 10% contour white."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    R, K = np.meshgrid(r, k)
+    filled = ax.contourf(R, K, 100 * error, levels=[0, 1, 2, 5, 10, 20, 50], cmap="viridis")
+    ax.contour(R, K, error, levels=[0.1], colors="w")
+    fig.colorbar(filled, label="first-order under-estimate (%)")
+    ax.set(xlabel="block growth rate r", ylabel="dilution k", title="Thm 3: first order vs exact (white: 10%)")
+    return fig
+
+
+def resnet_gsc_and_dilution_corrected(blocks: dict, vanilla: dict) -> plt.Figure:
+    """Fig. 3A and 3C: per ResNet (``blocks``: label -> :func:`lib.experiments.gsc_tables.resnet_block_dilution`'s
+    entry) its cumulative GSC at the block boundaries (left) and the dilution-corrected one
+    (right, solid), beside the vanilla networks' GSC at their linear layers (``vanilla``: label ->
+    GSC per linear layer from the input, dotted)."""
+    fig, axes = panels(2)
+    for lab, s in blocks.items():
+        xs = 2 * np.arange(1, len(s["gsc"]) + 1)
+        axes[0].plot(xs, s["gsc"], label=lab)
+        axes[1].plot(xs, s["corrected"], label=lab)
+    for lab, g in vanilla.items():
+        axes[1].plot(np.arange(len(g))[::-1] + 1, g, ":", lw=1, label=f"vanilla {lab}")
+    axes[0].set(yscale="log", xlabel="linear layers below the error (block boundaries)", ylabel="GSC", title="Fig. 3A: ResNets")
+    axes[1].set(yscale="log", xlabel="linear layers below the error", title="Fig. 3C: dilution-corrected (solid) vs vanilla (dotted)")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def sign_diversity_by_layer(sign: dict) -> plt.Figure:
+    """Fig. 3B: the pre-activation sign diversity of every nonlinearity layer, from the input up,
+    for each network of ``sign`` (label -> per-layer values)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for lab, s in sign.items():
+        ax.plot(np.arange(1, len(s) + 1), s, label=lab)
+    ax.set(xlabel="nonlinearity layer (from the input)", ylabel="sign diversity", title="Fig. 3B: domain collapse in ResNets")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def taylor_expansion_error(trained: dict, *, depth: int, epochs: int) -> plt.Figure:
+    """§G: the training error when the lowest layers are replaced by their first-order Taylor
+    expansion, against how many linear layers were replaced, for every architecture of
+    ``trained`` (:func:`lib.experiments.effective_depth.train_tracked` results)."""
+    from ..experiments.effective_depth import linear_layers_below
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, r in trained.items():
+        cuts, below = linear_layers_below(r)
+        ax.plot(below, [r["taylor"][c].mean() for c in cuts], "o-", ms=3, label=name)
+    ax.set(xlabel="linear layers replaced by their first-order Taylor expansion", ylabel="training error",
+           title=f"§G on digits, {depth} linear layers, {epochs} epochs")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def effective_rank_and_snr(stats: dict, families, depths, *, dataset: str) -> plt.Figure:
+    """Balduzzi et al. Figs. 5c-d: per family (``stats[family, L]``, as
+    :func:`lib.theory.shattering.minibatch_gradient_stats` returns) the relative effective rank of
+    a mini-batch's gradients and their per-pixel ``|mean| / s.d.`` against depth, mean over the
+    mini-batches ± 2 s.e. (:func:`lib.machinery.plotting.beside`)."""
+    fig, axes = panels(2, panel=(5.2, 4))
+    for ax, (key, ylabel, title) in zip(axes, (("rank", "relative effective rank", "Fig. 5c"),
+                                                ("snr", "|mean| / s.d. over the batch, per pixel", "Fig. 5d"))):
+        for fam in families:
+            beside(ax, np.array(depths), np.stack([stats[fam, L][key] for L in depths], 1), label=fam)
+        ax.set(xscale="log", xlabel="depth L", ylabel=ylabel, title=f"{title} on {dataset} (fully connected)")
+    axes[0].legend(fontsize=8)
+    return fig

@@ -6,7 +6,7 @@ and :func:`lib.machinery.runtime.setup` reads both."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -96,6 +96,9 @@ class ChapterSpec:
     #: the sweep starts the longest jobs first.
     quick_s: float = 0.0
     gpu_quick_s: float | None = None
+    #: rules that involve several knobs: each takes (resolved knobs, the parameters as given, None
+    #: where left unset) and returns None, or the message of the ``ValueError`` to raise
+    constraints: tuple[Callable[[Mapping[str, Any], Mapping[str, Any]], str | None], ...] = ()
 
     def knob(self, name: str) -> Knob:
         for k in self.knobs:
@@ -130,4 +133,8 @@ def resolve(spec: ChapterSpec, profile: str, seed: Any, params: Mapping[str, Any
     for knob in spec.knobs:
         value = params[knob.name]
         out[knob.name] = knob.validate(getattr(knob, profile) if value is None else value)
+    for rule in spec.constraints:
+        message = rule(out, params)
+        if message:
+            raise ValueError(f"chapter {spec.slug!r}: {message}")
     return out

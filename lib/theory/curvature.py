@@ -172,6 +172,24 @@ def skilling_probe_variance(eigenvalues: Tensor, n_moments: int) -> Tensor:
     return 2 * (eigenvalues.unsqueeze(-1) ** (2 * k)).sum(0) / eigenvalues.shape[0] ** 2
 
 
+def skilling_variance_by_group(eigenvalues: Tensor, z: Tensor, n_moments: int, group_sizes=(1, 4, 16)) -> tuple[Tensor, Tensor]:
+    """Monte Carlo of :func:`skilling_probe_variance` in the eigenbasis: ``z (n, N)`` Gaussian probe
+    coordinates (``z = Uᵀr``) give the single-probe estimates ``Σ_i λ_iᵏ z_i² / N``; for each ``P`` in
+    ``group_sizes`` (dividing ``n``) the means of ``P`` probes are formed and ``P ×`` their sample
+    variance returned with its standard error (from the fourth central moment), so each row should
+    equal the single-probe variance whatever ``P``: ``(P × variance, its s.e.)``, each
+    ``(len(group_sizes), n_moments)``."""
+    k = torch.arange(1, n_moments + 1, dtype=eigenvalues.dtype, device=eigenvalues.device)
+    single = (z ** 2) @ (eigenvalues.unsqueeze(-1) ** k) / eigenvalues.shape[0]       # (n, n_moments)
+    rows = []
+    for P in group_sizes:
+        g = single.reshape(-1, P, n_moments).mean(1)
+        var, c = g.var(0), g - g.mean(0)
+        se = ((c ** 4).mean(0) - var ** 2).clamp_min(0).sqrt() / math.sqrt(g.shape[0])
+        rows.append((P * var, P * se))
+    return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+
+
 def direct_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_moments: int) -> Tensor:
     """``rᵀ H^k r / N`` computed literally with ``k`` products each (the definition, Eq. 2),
     to compare with the even/odd shortcut of :func:`skilling_moments`. ``(P, n_moments)``."""

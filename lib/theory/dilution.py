@@ -699,6 +699,35 @@ def thm1_power_sum(lam: int, r: float):
     return mp.polylog(-lam, mp.mpf(1) / r), mp.mpf(lam) ** lam * mp.log(r) ** (-lam)
 
 
+def thm1_study(*, depths=(1, 2, 3, 5, 10, 20, 40), rates=(1.01, 1.05, 1.1, 1.5, 2.0, 5.0, 10.0), hs=(1e-6, 1e-3, 0.1, 1.0),
+               enumerated=((1, 2.0), (2, 1.7), (3, 3.0)), n_max: int = 59, steps=((1, 2, 3, 5, 8), (1.1, 2.0, 5.0)),
+               dps: int = 50) -> dict:
+    """Theorem 1 (§4.3, §F.1) evaluated exactly, in ``dps``-digit arithmetic (``c' = 1``, the worst
+    case; ``c`` cancels):
+
+    - ``s_over_h``: the proof's bound ``S`` (:func:`thm1_residual_bound`, 60 terms) at the largest
+      update budget the theorem allows (:func:`thm1_update_budget`), over ``h``, for every
+      ``(Λ, r, h)`` of ``depths × rates × hs`` (the theorem says ``S/h ≤ 1``), with ``grid``;
+    - ``identity_error``: the largest relative error of the closed form
+      :func:`geometric_elementary_sum` against enumerating the ``λ``-subsets of ``{1..n_max}``, for
+      the ``(λ, r)`` of ``enumerated`` (truncation ``r^{-(n_max+1)}`` or smaller);
+    - ``step``: ``(λ, r, Li_{-λ}(1/r), λ^λ (ln r)^{-λ})`` for ``λ, r`` in ``steps`` (the proof's step
+      claims the first below the second), and ``false_steps``, the ``(λ, r)`` where it is not."""
+    import itertools
+
+    import mpmath as mp
+
+    with mp.workdps(dps):
+        grid = [(L, r, h) for L in depths for r in rates for h in hs]
+        s_over_h = [float(thm1_residual_bound(L, r, 1.0, 1.0, thm1_update_budget(L, r, 1.0, 1.0, h), terms=60) / h)
+                    for L, r, h in grid]
+        brute = max(abs(float(mp.fsum(mp.mpf(r) ** -sum(phi) for phi in itertools.combinations(range(1, n_max + 1), lam))
+                              / geometric_elementary_sum(lam, r)) - 1) for lam, r in enumerated)
+        step = [(lam, r, *map(float, thm1_power_sum(lam, r))) for lam in steps[0] for r in steps[1]]
+    return {"grid": grid, "s_over_h": s_over_h, "identity_error": brute, "step": step,
+            "false_steps": [(lam, r) for lam, r, exact, bound in step if exact >= bound]}
+
+
 #: the seven vanilla architectures of Fig. 1
 FIG1 = [("relu", "none"), ("relu", "layer"), ("relu", "batch"), ("tanh", "none"), ("tanh", "layer"), ("tanh", "batch"),
         ("selu", "none")]

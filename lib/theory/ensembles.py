@@ -84,3 +84,24 @@ def looks_linear_relu(E: int, out: int, inp: int, role: str, *, generator: torch
     if col_pairs:
         wp = torch.stack([wp, -wp], dim=-1).reshape(E, wp.shape[1], 2 * n)
     return wp
+
+
+def designed_skip_as_printed(n: int, tau: float, *, generator: torch.Generator | None = None) -> dict[str, float]:
+    """Supp. Note 5's skip matrix built as printed, ``Σ = (TU) L (TU)⁻¹`` from an eigendecomposition
+    ``O = U L U⁻¹`` of the Haar-orthogonal ``O`` of :func:`designed_skip_parts` (one draw), against
+    that function's ``Σ = T O T⁻¹``: ``same`` (largest entry of the difference), ``unit_circle``
+    (largest ``||λ| − 1|`` over ``Σ``'s eigenvalues), ``gram`` (largest entry of
+    ``(TU)(TU)* − R``), ``column_cosine`` (``‖ΣᵀΣ − I‖_F / √n``, how far ``Σ`` is from orthogonal),
+    and what the round-off bounds need: ``cond`` (of ``TU``, Bauer-Fike's factor), ``sigma_norm``
+    (``‖Σ‖₂``), ``t_norm`` (``‖T‖₂``) and ``unitarity`` (``‖UU* − I‖₂``)."""
+    sigma, t, o, r = (x[0] for x in designed_skip_parts(n, tau, generator=generator))
+    lam, u = torch.linalg.eig(o)
+    tu = t.to(torch.complex128) @ u
+    printed = (tu @ torch.diag(lam) @ torch.linalg.inv(tu)).real
+    eye = torch.eye(n, dtype=torch.complex128, device=u.device)
+    return {"same": (printed - sigma).abs().max().item(),
+            "unit_circle": (torch.linalg.eigvals(printed).abs() - 1).abs().max().item(),
+            "gram": ((tu @ tu.conj().T).real - r).abs().max().item(),
+            "column_cosine": (printed.T @ printed - eye.real).norm().item() / n ** 0.5,
+            "cond": torch.linalg.cond(tu).item(), "sigma_norm": torch.linalg.matrix_norm(printed, 2).item(),
+            "t_norm": torch.linalg.matrix_norm(t, 2).item(), "unitarity": torch.linalg.matrix_norm(u @ u.conj().T - eye, 2).item()}

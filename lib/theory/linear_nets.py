@@ -111,3 +111,61 @@ def two_mode_descent(a0: Tensor, b0: Tensor, s: Tensor, lr: float, steps: int,
         A.append(a)
         Bs.append(b)
     return torch.stack(A), torch.stack(Bs)
+
+
+def convergence_times(a0: Tensor, s: float, step_sizes: dict, steps: int, *, record_every: int = 10,
+                      within: float = 0.01) -> tuple[dict, dict]:
+    """Gradient descent (:func:`gradient_descent`) from the same initial weights ``a0`` for every
+    ``kind -> step size`` of ``step_sizes`` (the offsets of :func:`offsets`), and the first recorded
+    step at which each run's end-to-end map is within ``within · s`` of the target ``s`` (``inf``
+    when it never is). Returns ``(trajectories, times)``: kind -> (recorded steps, maps) as numpy
+    arrays, and kind -> ``(runs,)`` times."""
+    import numpy as np
+
+    traj, t_hit = {}, {}
+    for kind, lr in step_sizes.items():
+        ts, us = gradient_descent(a0, s, offsets(kind, a0.shape[-1], device=a0.device), lr, steps, record_every=record_every)
+        ts, us = ts.cpu().numpy(), us.cpu().numpy()
+        hit = np.abs(us - s) < within * s
+        traj[kind], t_hit[kind] = (ts, us), np.where(hit.any(0), ts[hit.argmax(0)], np.inf)
+    return traj, t_hit
+
+
+def steps_to_fit(a: Tensor, b: Tensor, s: Tensor, shift: Tensor | float = 0, within: float = 0.01) -> float:
+    """Eqs. 12-19: the first step of a :func:`two_mode_descent` trajectory ``a``, ``b`` at which
+    every effective product ``(a + shift)^α · (b + shift)^γ`` is within ``within · max s`` of
+    ``diag(s)`` (``inf`` if none is)."""
+    ab = torch.einsum("tan,tgn->tag", a + shift, b + shift)
+    ok = ((ab - torch.diag(s)).abs() <= within * s.max()).flatten(1).all(1)
+    return int(ok.to(torch.int64).argmax()) if ok.any() else float("inf")
+
+
+def derivative_errors(a: Tensor, s: float, depth: int) -> list[float]:
+    """Eqs. 29-34 against automatic differentiation: for every architecture of :data:`ARCH_OFFSETS`,
+    the largest relative error of :func:`energy_grad` and of :func:`energy_hessian` at the points
+    ``a (n, depth)`` against ``torch.func.grad`` and ``torch.func.hessian`` of :func:`energy`
+    (``[grad error, Hessian error]`` per architecture, in that order)."""
+    from torch.func import grad, hessian
+
+    errs = []
+    for kind in ARCH_OFFSETS:
+        c = offsets(kind, depth, device=a.device)
+        g_auto = torch.stack([grad(lambda x: energy(x, s, c))(x) for x in a])
+        h_auto = torch.stack([hessian(lambda x: energy(x, s, c))(x) for x in a])
+        errs += [((energy_grad(a, s, c) - g_auto).abs().max() / g_auto.abs().max()).item(),
+                 ((energy_hessian(a, s, c) - h_auto).abs().max() / h_auto.abs().max()).item()]
+    return errs
+
+
+def tied_weights_hessian(a: Tensor, s: float, c: Tensor) -> dict[str, Tensor]:
+    """Supp. Note 4 after Eq. 34, at points ``a (n, depth)`` whose first two factors are equal
+    (``a₁ + c₁ = a₂ + c₂``: equal weights in a plain or residual net):
+    the Hessian of :func:`energy` (``hessian``), its product with ``d = e₁ − e₂`` (``hd``), and what
+    that product is in closed form, ``(s − u) Π_{k>2}(a_k + c_k) d`` with ``u`` the end-to-end map
+    (``predicted``): ``d`` is an eigenvector, with eigenvalue zero only at the target ``u = s``, so the
+    two columns are not identical (they differ by ``H d``)."""
+    H = energy_hessian(a, s, c)
+    d = torch.zeros(a.shape[-1], dtype=a.dtype, device=a.device)
+    d[0], d[1] = 1.0, -1.0
+    rest, u = (a[:, 2:] + c[2:]).prod(-1), (a + c).prod(-1)
+    return {"hessian": H, "hd": H @ d, "predicted": ((s - u) * rest)[:, None] * d}

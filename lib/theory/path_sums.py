@@ -147,3 +147,45 @@ def resnet_bn_closed_form_error(depths, betas) -> float:
             vp, cp = resnet_bn_product(L + 1, b)
             worst = max(worst, abs(v / vp - 1), abs(c / cp - 1))
     return worst
+
+
+def resnet_bn_correlation(L: int, beta: float) -> float:
+    """Theorem 3's gradient correlation of a batch-normalised resnet of ``L`` layers: the covariance
+    over the variance of :func:`resnet_bn_moments`."""
+    v, c = resnet_bn_moments(L, beta)
+    return c / v
+
+
+def enumeration_errors(cases, *, generator: torch.Generator | None = None, device=None) -> tuple[int, float]:
+    """App. A3.1's path sums by matrix products (:func:`path_sum`, :func:`coactive_paths`) against
+    enumerating all ``N^L`` paths, for each ``(N, L)`` in ``cases``: random configurations ``A``,
+    ``B`` (each neuron active with probability 0.6) and three float64 weight tensors, drawn from
+    ``generator`` in that order. Returns the number of cases whose co-active count is wrong and
+    the largest relative error of the path sums (relative to the largest enumerated sum, at least 1)."""
+    import itertools
+
+    bad, worst = 0, 0.0
+    for N, L in cases:
+        A = (torch.rand(N, L, generator=generator, device=device) > 0.4).to(torch.float64)
+        B = (torch.rand(N, L, generator=generator, device=device) > 0.4).to(torch.float64)
+        W = torch.randn(3, L - 1, N, N, generator=generator, device=device, dtype=torch.float64)
+        listed, count = torch.zeros(3, dtype=torch.float64, device=device), 0
+        for path in itertools.product(range(N), repeat=L):
+            if all(A[path[l], l] > 0 for l in range(L)):
+                listed += torch.stack([W[:, l, path[l], path[l + 1]] for l in range(L - 1)]).prod(0)
+            count += all(A[path[l], l] > 0 and B[path[l], l] > 0 for l in range(L))
+        bad += int(coactive_paths(A, B).item() != count)
+        worst = max(worst, (path_sum(A, W) - listed).abs().max().item() / listed.abs().max().clamp_min(1).item())
+    return bad, worst
+
+
+def sqrt_growth(depths) -> dict[str, np.ndarray | float]:
+    """Theorem 3 at β = 1 against its large-``L`` forms, at the integer ``depths``: ``rel_fit``, the
+    relative error of the paper's ``√(4(L+1)/π)`` (:func:`sqrt_4L_over_pi`); ``ratio_2L``, ``√(2L)``
+    over the exact covariance (the paper's "grows as √(2L)"); and ``slope``, the log-log slope of
+    ``rel_fit`` over the depths above 100 (−1 when the error is ``5/(8L)`` to leading order)."""
+    Ls = np.asarray(depths)
+    exact = np.array([resnet_bn_moments(int(L), 1.0)[1] for L in Ls])
+    rel_fit = sqrt_4L_over_pi(Ls) / exact - 1
+    slope = float(np.polyfit(np.log(Ls[Ls > 100]), np.log(rel_fit[Ls > 100]), 1)[0])
+    return {"rel_fit": rel_fit, "ratio_2L": np.sqrt(2 * Ls) / exact, "slope": slope}
