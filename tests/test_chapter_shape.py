@@ -25,7 +25,7 @@ AT_TARGET = ("dilution-theorem", "legendre-asymptotics", "noise-stability", "pre
 #: the others, as measured on 2026-12-05 (after dilution-theorem and skilling-moments reached the
 #: targets): (fraction, longest, median), lowered as chapters improve
 CEILING = {
-    "path-sum-covariance": (0.384, 12, 6),
+    "path-sum-covariance": (0.379, 12, 6),
 }
 
 

@@ -129,3 +129,16 @@ def test_fig1_gradients_panels():
     assert list(p) == ["shallow (b ~ N(0,1))", "feedforward, 24 layers", "resnet, 50 layers, beta = 0.1", "brown noise", "white noise"]
     assert all(v.shape == (3, 16) and v.dtype == torch.float32 for v in p.values())
     assert torch.equal(p["white noise"], S.white_noise(3, 16, generator=torch.Generator().manual_seed(6)).float())
+
+
+def test_moments_table_and_reference_autocorrelations():
+    res = {("ff", 2): dict(var=1.0, se_var=0.1, paper_var=1.0, ps_var=1.1, corr=0.5, se_corr=0.01, paper_corr=0.25, ps_corr=0.5,
+                           ours=None),
+           ("res", 2): dict(var=4.0, se_var=0.1, paper_var=4.0, ps_var=4.0, corr=0.5, se_corr=0.01, paper_corr=0.56, ps_corr=0.5,
+                            ours=0.51)}
+    rows = GC.moments_table(res)
+    assert [r["architecture"] for r in rows] == ["ff", "res"] and rows[1]["correlation: measured · paper · path-sum* · ours"].endswith("0.5100")
+    p = GC.fig1_gradients(torch.linspace(-1, 1, 64), width=8, n_networks=4, seed=1, generator=torch.Generator().manual_seed(3))
+    acf = GC.reference_autocorrelations(p, 5)
+    assert set(acf) == {"white", "brown", "shallow"} and all(v.shape == (6,) and abs(v[0] - 1) < 1e-5 for v in acf.values())
+    assert acf["brown"][1] > 0.5 > abs(acf["white"][1])

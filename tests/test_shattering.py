@@ -214,3 +214,10 @@ def test_trainability_by_depth_shapes():
     y = (X[:, 0] > 0).long()
     out = trainability.trainability_by_depth(X, y, [2, 3], width=8, n_networks=3, epochs=1, lr=1e-3, batch_size=20, generator=g)
     assert len(out) == 8 and all(v.shape == (3,) and ((0 <= v) & (v <= 1)).all() for v in out.values())
+
+
+def test_meanfield_power_law_and_activity_fractions():
+    sl_corr, sl_c = S.meanfield_power_law(5000, fit_from=500)
+    assert abs(sl_corr + 3) < 0.05 and abs(sl_c + 2) < 0.05
+    ext, mid = S.activity_fractions(np.array([0.0, 1.0, 0.5, 0.3, 0.8, 1.0]))
+    assert ext == 0.5 and mid == pytest.approx(2 / 6)

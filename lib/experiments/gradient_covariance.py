@@ -267,3 +267,20 @@ def fig1_gradients(grid: torch.Tensor, *, width: int, n_networks: int, seed: int
             "resnet, 50 layers, beta = 0.1": grid_gradients_of_random_nets(grid, "res", 50, n_networks, norm="bn", b=0.1, **kw),
             "brown noise": S.brown_noise(n_networks, M, generator=torch.Generator().manual_seed(seed)).to(grid.dtype),
             "white noise": S.white_noise(n_networks, M, generator=torch.Generator().manual_seed(seed + 1)).to(grid.dtype)}
+
+
+def moments_table(results: dict) -> list[dict[str, str]]:
+    """The rows of the real-network table of :func:`real_network_moments`: per (family, depth) the
+    measured variance and correlation with their standard errors beside the paper's value, the
+    path-sum model with measured statistics and (where there is one) our own prediction."""
+    return [{"architecture": name, "L": L,
+             "variance: measured · paper · path-sum*": f"{q['var']:.4g} ± {q['se_var']:.2g} · {q['paper_var']:.4g} · {q['ps_var']:.4g}",
+             "correlation: measured · paper · path-sum* · ours": f"{q['corr']:.4f} ± {q['se_corr']:.2g} · {q['paper_corr']:.4f} · "
+             f"{q['ps_corr']:.4f}" + ("" if q["ours"] is None else f" · {q['ours']:.4f}")} for (name, L), q in results.items()]
+
+
+def reference_autocorrelations(panels: dict, max_lag: int) -> dict[str, np.ndarray]:
+    """Fig. 2's references: the autocorrelation up to ``max_lag`` of white noise, brown noise and the
+    shallow net's gradients of :func:`fig1_gradients`, averaged over their rows."""
+    names = {"white": "white noise", "brown": "brown noise", "shallow": "shallow (b ~ N(0,1))"}
+    return {k: S.autocorrelation(panels[n], max_lag).mean(0).cpu().numpy() for k, n in names.items()}

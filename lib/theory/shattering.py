@@ -542,3 +542,20 @@ def paired_mean_se(stats: dict, key: str, family: str, L: int, minus: str | None
 
 
 
+
+
+def meanfield_power_law(depth: int = 20_000, *, fit_from: int = 1000) -> tuple[float, float]:
+    """The arc-cosine map at its fixed point (:func:`meanfield_feedforward` from ``c₀ = 0``): the
+    log-log slopes, over layers ``fit_from + 1 … depth``, of the feedforward gradient correlation
+    (−3 asymptotically: it decays like ``L⁻³``) and of ``1 − c_l`` (−2)."""
+    c, r = meanfield_feedforward(depth, 0.0)
+    logL = np.log(np.arange(1, depth + 1)[fit_from:])
+    return float(np.polyfit(logL, np.log(r[fit_from:]), 1)[0]), float(np.polyfit(logL, np.log(1 - c[fit_from:]), 1)[0])
+
+
+def activity_fractions(activity: np.ndarray) -> tuple[float, float]:
+    """Fig. 4's two statistics of per-unit activity fractions (the fraction of inputs on which each
+    unit is active, :func:`unit_activity`): the fraction of units always on or always off, and the
+    fraction active on between a quarter and three quarters of the inputs."""
+    a = np.asarray(activity)
+    return float(np.mean((a == 0) | (a == 1))), float(np.mean(np.abs(a - 0.5) <= 0.25))
