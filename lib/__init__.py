@@ -18,9 +18,9 @@ relatives (claims ledger), ``lib.Arch``/``lib.Net`` and the layers by their full
 
 from . import experiments, machinery, nets, theory
 from .machinery import chapters, checks, errata, plotting, runtime, spec
-from .machinery.checks import (CONTEXT_ONLY, NOT_ATTEMPTED, NOT_RESOLVED, check, check_difference, check_remaining,
-                               check_table, claims_table, inventory, k_family, k_sigma, remaining_error, reproduced_table,
-                               roundoff_tol, se_tol, standard_error, welch)
+from .machinery.checks import (CONTEXT_ONLY, NOT_ATTEMPTED, NOT_RESOLVED, check, check_above_zero, check_difference,
+                               check_remaining, check_table, claims_table, inventory, k_family, k_sigma, remaining_error,
+                               reproduced_table, roundoff_tol, se_tol, standard_error, welch)
 from .machinery.runtime import setup
 from .nets import convnets, data, models, training
 from .nets.models import Arch, Net
@@ -28,7 +28,7 @@ from .theory import (curvature, dilution, dominant_flow, ensembles, linear_nets,
                      spectrum, spin_glass)
 
 __all__ = [
-    "CONTEXT_ONLY", "NOT_ATTEMPTED", "NOT_RESOLVED", "Arch", "Net", "check", "check_difference", "check_remaining",
+    "CONTEXT_ONLY", "NOT_ATTEMPTED", "NOT_RESOLVED", "Arch", "Net", "check", "check_above_zero", "check_difference", "check_remaining",
     "check_table", "claims_table",
     "experiments", "inventory", "k_family", "k_sigma", "machinery", "nets", "remaining_error", "reproduced_table",
     "roundoff_tol", "se_tol", "setup", "standard_error", "theory", "welch",

@@ -185,6 +185,17 @@ def test_check_difference(run):
     assert rec["status"] == checks.NOT_RESOLVED and rec["passed"]
 
 
+def test_check_above_zero(run):
+    rec = checks.check_above_zero("z1", "s", "A > B", (0.5, 0.1), kind="statistical")
+    assert rec["passed"] and rec["measured"] == 0.5 and rec["expected"] == pytest.approx(0.4) and rec["se"] == 0.1
+    rec = checks.check_above_zero("z2", "s", "A > B at each depth", [(0.5, 0.1), (1.0, 0.2)], kind="statistical")
+    assert rec["measured"] == [0.5, 1.0] and rec["expected"] == pytest.approx([0.4, 0.8])
+    with pytest.raises(AssertionError):          # 3.9 s.e. is not enough
+        checks.check_above_zero("z3", "s", "A > B", [(0.5, 0.1), (0.39, 0.1)], kind="statistical")
+    with pytest.raises(ValueError, match="pair"):
+        checks.check_above_zero("z4", "s", "A > B", [], kind="statistical")
+
+
 def test_log_scale_compares_ratios_and_keeps_the_quantities(run):
     rec = lib.check("lg", "P", "x", measured=110.0, expected=100.0, tol=0.1, kind="statistical", log_scale=True)
     assert rec["passed"] and rec["measured"] == 110.0 and rec["expected"] == 100.0 and rec["log_scale"]

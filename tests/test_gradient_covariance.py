@@ -39,6 +39,24 @@ def test_per_layer_factors_and_delta_method():
     assert np.allclose(se, [2.0 * 0.1 / 2, 2.0 * 0.1 / 4])          # d(q^(1/L)) = q^(1/L) dq / (q L)
 
 
+def test_per_layer_comparison_tolerance_and_resolved_depths():
+    res = {("f", 2): dict(corr=0.25, se_corr=0.01, paper_corr=0.25), ("f", 4): dict(corr=0.01, se_corr=0.01, paper_corr=1 / 16)}
+    kw = GC.per_layer_comparison(res, "f", "corr", [2, 4], allow=(0.03, "1/M"))
+    assert np.allclose(kw["measured"], [0.5, 0.01 ** 0.25]) and np.allclose(kw["expected"], 0.5)
+    assert np.allclose(kw["tol"], 4 * kw["se"] + 0.03) and "1/M" in kw["note"]
+    kw = GC.per_layer_comparison(res, "f", "corr", [2, 4], resolved_only=True)   # depth 4: 0.01 is 1 s.e., dropped
+    assert np.allclose(kw["measured"], [0.5]) and np.allclose(kw["tol"], 4 * 0.5 * 0.01 / 0.25 / 2)
+    kw = GC.per_layer_comparison(res, "f", "corr", [2], above=True)
+    assert kw["relation"] == "ge" and kw["tol"] == 0.0 and np.allclose(kw["expected"], 0.5 + 4 * kw["se"])
+
+
+def test_corrected_comparison():
+    f, se = np.array([1.10, 1.20]), np.array([0.01, 0.01])
+    kw = GC.corrected_comparison((f, se, np.array([1.1, 1.21]), np.array([1.0, 1.0])), allow=(0.005, "1/N"))
+    assert np.allclose(kw["tol"], 0.045) and kw["paper_value"] == [1.0, 1.0] and kw["outcome"] == "confirmed with a correction"
+    assert "0.2" in kw["note"] and "0.01" in kw["note"]          # |measured - paper| 0.2, |measured - ours| 0.01
+
+
 def test_looks_linear_net_is_linear_then_first_order_nonlinear():
     ll = trainability.looks_linear_test(6, 16, torch.linspace(-2, 2, 64), generator=torch.Generator().manual_seed(1))
     assert ll.err_linear < 1e-12 * max(1.0, ll.scale_linear) and ll.spread < 1e-12

@@ -161,6 +161,10 @@ def test_finite_batch_sweep_shapes_and_first_layer():
         assert q["se_growth"] > 0
     with pytest.raises(ValueError, match="depth >= 2"):
         S.finite_batch_sweep([8], width=8, n_networks=20, depth=1)
+    fb = S.finite_batch_predictions(out)
+    assert fb["M"].tolist() == [8, 32] and fb["coact"].shape == fb["p_M"].shape == (6,)
+    assert fb["growth"][1] == out[32]["growth"] and fb["p_M"][3] == S.bn_coactive_probability(32) != fb["p_M"][0]
+    assert np.allclose(fb["g_M"], [7 / (5 * (1 - 1 / math.pi)), 31 / (29 * (1 - 1 / math.pi))])   # (M-1)/((M-3) kappa)
 
 
 def test_meanfield_resnet_reduces_to_theorem2_at_c_zero_first_layer():

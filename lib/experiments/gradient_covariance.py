@@ -104,6 +104,30 @@ def per_layer(results: dict, name: str, what: str, depths) -> tuple[list[int], n
     return ds, f, p ** (1 / Ls), f * se / np.abs(m) / Ls
 
 
+def per_layer_comparison(results: dict, name: str, what: str, depths, *, allow: tuple[float, str] = (0.0, ""),
+                         resolved_only: bool = False, above: bool = False, n_se: float = 4.0) -> dict:
+    """The per-layer factors of family ``name`` against the paper's, as the keyword arguments of
+    ``lib.check``: ``measured`` (the factors ``q^(1/L)``), ``expected`` (the paper's), ``se``, ``tol``
+    and a ``note`` naming depths and factors (:func:`per_layer`).
+
+    The tolerance is ``n_se`` standard errors plus ``allow = (size, why)``, the first finite-size
+    correction the paper's idealisation leaves out (``1/N`` for the width, ``1/M`` for the batch).
+    ``resolved_only`` drops the depths where ``what`` is not above ``n_se`` of its standard errors
+    (the factor of an unresolved moment is noise). ``above`` turns the comparison into the one-sided
+    claim that every factor exceeds the paper's by more than ``n_se`` s.e. (``relation="ge"``)."""
+    if resolved_only:
+        depths = [L for L in depths if results[name, L][what] > n_se * results[name, L]["se_" + what]]
+    ds, f, fp, se = per_layer(results, name, what, depths)
+    note = (f"depths {ds}" + (f" (where it is resolved, > {n_se:g} s.e.)" if resolved_only else "")
+            + f": per-layer factors {np.round(f, 4).tolist()} against {np.round(fp, 4).tolist()}")
+    if above:
+        return dict(measured=f, expected=fp + n_se * se, se=se, tol=0.0, relation="ge",
+                    note=note + f"; each above by more than {n_se:g} s.e.")
+    size, why = allow
+    return dict(measured=f, expected=fp, se=se, tol=n_se * se + size,
+                note=note + f"; tolerance {n_se:g} s.e." + (f" + {why}" if why else ""))
+
+
 @dataclass
 class BrownianTest:
     """What :func:`shallow_gradient_brownian` measures."""
@@ -241,6 +265,19 @@ def bn_resnet_per_layer(results: dict, betas, depths, *, batch: int) -> dict[str
         se = f * np.array([q["se_" + key] for _, _, q in cells]) / m / Ls
         out[key] = (f, se, o ** (1 / Ls), np.array([q["paper_" + key] for _, _, q in cells]) ** (1 / Ls))
     return out
+
+
+def corrected_comparison(factors: tuple[np.ndarray, ...], *, allow: tuple[float, str], n_se: float = 4.0) -> dict:
+    """One moment of :func:`bn_resnet_per_layer` (``(measured, se, ours, paper)`` per-layer factors)
+    as the keyword arguments of ``lib.check``: the measured factors against the corrected product's,
+    ``n_se`` s.e. plus ``allow = (size, why)`` apart at most, with the paper's factors as
+    ``paper_value`` (outcome "confirmed with a correction") and a note giving both largest gaps."""
+    f, se, ours, paper = factors
+    size, why = allow
+    return dict(measured=f, expected=ours, se=se, tol=n_se * se + size, outcome="confirmed with a correction",
+                paper_value=paper.tolist(),
+                note=f"{len(f)} (beta, depth) cells; largest |measured - ours| per layer {np.max(np.abs(f - ours)):.2g}, "
+                     f"|measured - paper| {np.max(np.abs(f - paper)):.2g}; tolerance {n_se:g} s.e. + {why}")
 
 
 def adjacent_differences(results: dict, names, depths, what: str = "corr") -> list[tuple[float, float]]:

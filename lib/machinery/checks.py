@@ -492,6 +492,30 @@ def check_difference(claim: str, source: str | None = None, statement: str | Non
     return rec
 
 
+def check_above_zero(claim: str, source: str | None = None, statement: str | None = None, diffs: Any = None, *,
+                     n_se: float = 4.0, kind: str | None = None, note: str = "") -> Record:
+    """A claim that one quantity exceeds another, from estimates already reduced to differences
+    (paired over the same networks or mini-batches, or independent with the standard errors added
+    in quadrature): ``diffs`` is one ``(difference, se)`` pair or a list of them, and every
+    difference must lie at least ``n_se`` standard errors above 0: a one-sided test that a true
+    difference of 0 passes with probability below 3.2e-5 per difference at ``n_se = 4`` (the normal
+    tail). It fails by chance only when the true difference is within a few standard errors of the
+    bar, so the chapter uses it where the effect is many standard errors wide (and a sweep over
+    seeds shows it). The record keeps the differences as ``measured``, the bar
+    ``n_se * se`` as ``expected`` and the standard errors as ``se``; the note ends by naming the bar."""
+    _require(claim, diffs=diffs)
+    pairs = [diffs] if np.ndim(diffs) == 1 else list(diffs)
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"check_above_zero({claim!r}): diffs must be a (difference, se) pair or a non-empty list of them")
+    d = [float(p[0]) for p in pairs]
+    e = [float(p[1]) for p in pairs]
+    one = np.ndim(diffs) == 1
+    bar = f"{'the difference is' if one else 'each difference'} at least {n_se:g} s.e. above 0"
+    return check(claim=claim, source=source, statement=statement, measured=d[0] if one else d,
+                 expected=n_se * e[0] if one else [n_se * x for x in e], se=e[0] if one else e, tol=0.0, relation="ge",
+                 kind=kind, note=f"{note}; {bar}" if note else bar)
+
+
 def check_table(
     claim: str,
     source: str | None = None,

@@ -497,6 +497,19 @@ def finite_batch_sweep(batches, *, width: int, n_networks: int, depth: int, gene
     return out
 
 
+def finite_batch_predictions(sweep: dict[int, dict]) -> dict[str, np.ndarray]:
+    """:func:`finite_batch_sweep`'s measurements beside their finite-batch predictions, as arrays:
+    per batch size ``M`` (shape ``(len(sweep),)``) ``M``, ``growth``, ``se_growth`` and ``g_M`` =
+    :func:`bn_feedforward_growth`; per batch size and layer, flattened in that order, ``coact``,
+    ``se_coact`` and ``p_M`` = :func:`bn_coactive_probability` repeated over the layers."""
+    Ms = list(sweep)
+    per_M = {k: np.array([sweep[M][k] for M in Ms], dtype=float) for k in ("growth", "se_growth")}
+    return dict(M=np.array(Ms), **per_M, g_M=np.array([bn_feedforward_growth(M) for M in Ms]),
+                coact=np.concatenate([np.asarray(sweep[M]["coact"]) for M in Ms]),
+                se_coact=np.concatenate([np.asarray(sweep[M]["se_coact"]) for M in Ms]),
+                p_M=np.concatenate([np.full(len(sweep[M]["coact"]), bn_coactive_probability(M)) for M in Ms]))
+
+
 def minibatch_gradient_stats(X: Tensor, families: dict[str, tuple[str, float]], depths, *, width: int, n_batches: int,
                              batch: int = 256, generator: torch.Generator | None = None) -> dict:
     """§4, Figs. 5a-d on images ``X (n, d)`` with fully connected batch-normalised networks.
