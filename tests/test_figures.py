@@ -172,3 +172,15 @@ def test_effective_rank_and_snr_draws_each_family_in_both_panels():
     assert "digits" in fig.axes[0].get_title() and fig.axes[0].get_xscale() == "log"
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["ff", "res"]
+
+
+def test_stream_scale_and_gradients_draws_every_architecture_and_epoch():
+    rng = np.random.default_rng(0)
+    init = {"plain": {"q": rng.uniform(1, 2, (4, 5)) * 0.5 ** np.arange(5)}, "residual": {"q": rng.uniform(1, 2, (4, 5))}}
+    predicted = {"plain": 1.5 * 0.5 ** np.arange(5)}
+    layers = {"plain": {ep: {"grad": rng.uniform(1, 2, (4, 5))} for ep in (0, 1, 2)}}
+    fig = FIG.stream_scale_and_gradients(init, predicted, layers)
+    left, right = fig.axes
+    assert len(left.get_lines()) == 3                     # two measured lines and one prediction
+    assert np.allclose(left.get_lines()[1].get_ydata(), predicted["plain"])
+    assert len(right.get_lines()) == 3 and left.get_yscale() == right.get_yscale() == "log"

@@ -17,6 +17,7 @@ from ..nets.models import Arch, Net
 from ..theory import curvature as C
 from ..theory import measure
 from ..theory import spectrum as S
+from . import layer_signals as LS
 
 
 def tail_probabilities(model: Net, X: Tensor, Y: Tensor, *, n_probes: int, n_moments: int,
@@ -35,19 +36,24 @@ def tail_probabilities(model: Net, X: Tensor, Y: Tensor, *, n_probes: int, n_mom
 def train_tracking_spectra(arch: Arch, X: Tensor, Y: Tensor, XH: Tensor, YH: Tensor, *, E: int, epochs: int,
                            checkpoints, n_probes: int, n_moments: int, stream: int,
                            generator_for: Callable[[int], torch.Generator], lr: float = 5e-4, batch_size: int = 500,
-                           track: bool = True, desc: str = "") -> dict:
+                           track: bool = True, layer_stats_at=(), desc: str = "") -> dict:
     """§2.3's training (Glorot weights, zero biases, Adam with learning rate ``lr``, batches of
     ``batch_size``) of ``E`` networks of ``arch`` at once on ``(X, Y)``, each with its own mini-batch
     order. Weights and mini-batch orders come from ``generator_for(stream)``, the probes of epoch
     ``ep`` from ``generator_for(1000 + 17 stream + ep)``. Every epoch: the probability of a zero
     response on ``X``; with ``track``, at the ``checkpoints``: :func:`tail_probabilities` on the
-    Hessian of ``(XH, YH)``. Returns ``acc`` and ``zero`` ``(epochs + 1, E)`` and ``w``, ``fit_loss``,
-    ``moments`` keyed by checkpoint epoch."""
+    Hessian of ``(XH, YH)``; at the epochs in ``layer_stats_at``: the per-layer signal and gradient
+    sizes of :func:`lib.experiments.layer_signals.layer_statistics` on the first 500 examples of
+    ``(X, Y)`` (Fig. 6a; no random draws, so the run is the same with or without them). Returns
+    ``acc`` and ``zero`` ``(epochs + 1, E)``, ``w``, ``fit_loss``, ``moments`` keyed by checkpoint
+    epoch and ``layers`` keyed by epoch."""
     g = generator_for(stream)
     model = Net(arch, E=E, generator=g, device=X.device)
 
     def at_checkpoint(ep, net):
         zero = {"zero": measure.zero_response_probability(net, X).cpu().numpy()}
+        if ep in layer_stats_at:
+            zero["layers"] = (ep, LS.layer_statistics(net, X[:500], Y[:500]))
         if not (track and ep in checkpoints):
             return zero
         m, w, fl = tail_probabilities(net, XH, YH, n_probes=n_probes, n_moments=n_moments,
@@ -59,6 +65,7 @@ def train_tracking_spectra(arch: Arch, X: Tensor, Y: Tensor, XH: Tensor, YH: Ten
     out = {"acc": torch.stack(h["accuracy"]).cpu().numpy(), "zero": np.array(h["zero"])}
     for key in ("w", "fit_loss", "moments"):
         out[key] = dict(zip(h.get("cp", []), h.get(key, [])))
+    out["layers"] = dict(h.get("layers", []))
     return out
 
 

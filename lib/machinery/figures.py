@@ -338,6 +338,30 @@ def accuracy_and_tail_probability(runs: dict, *, title: str) -> plt.Figure:
     return fig
 
 
+def stream_scale_and_gradients(init: dict, predicted: dict, layers: dict, *, epochs=(0, 1, 2)) -> plt.Figure:
+    """Fig. 6a with the scale of the stream beside it. Left: the mean square of each hidden
+    representation at initialisation per architecture (``init[name]["q"]``, ``(networks, layers)``),
+    with the mean-field prediction ``predicted[name]`` (``(layers,)``) dashed where there is one.
+    Right: the mean gradient norm with respect to each representation (``layers[name][epoch]["grad"]``)
+    at each of ``epochs``, one line style per epoch. Both on log scales, ±2 s.e. bands."""
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4.0))
+    colors = {}
+    for name, st in init.items():
+        H = st["q"].shape[-1]
+        colors[name] = beside(axes[0], np.arange(1, H + 1), st["q"], predicted.get(name), label=name, log=True)
+    styles = dict(zip(epochs, _DEPTH_STYLES))
+    for name, by_epoch in layers.items():
+        for ep in epochs:
+            g = by_epoch[ep]["grad"]
+            beside(axes[1], np.arange(1, g.shape[-1] + 1), g, label=f"{name}, epoch {ep}", marker=styles[ep],
+                   color=colors.get(name), log=True)
+    axes[0].set(xlabel="hidden layer", ylabel="mean square of the representation", title="at initialisation (dashed: mean field)")
+    axes[1].set(xlabel="hidden layer", ylabel="mean |d loss / d representation|", title="Fig. 6a: gradient norms")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6, ncol=2)
+    return fig
+
+
 def null_directions(spectra: dict, *, n_parameters: int) -> plt.Figure:
     """Supp. Note 1: the sorted ``|λ| / λ_max`` of zero-loss Hessians (``{(architecture,
     configuration): |eigenvalues| ascending}``; plain solid, residual dashed) with the 1e-9 line

@@ -1,0 +1,106 @@
+"""Orhan & Pitkow §2.6, Fig. 6a, and the scale of the hidden stream: per layer, how large the
+signal is and how large the gradient of the loss with respect to it is, at initialisation and
+during training, for ensembles of the §2.3 networks. These are the measurements behind the
+chapter's account of why, at its scale, residual nets do not train better than plain ones.
+
+Shapes: an ensemble of ``E`` networks, ``H`` hidden representations (the stem output and every
+block output, :class:`lib.nets.models.Trace`); arrays are numpy, float64."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..nets import training as T
+from ..nets.models import Arch, Net
+from ..theory import measure
+
+
+def layer_statistics(net: Net, X: Tensor, Y: Tensor) -> dict[str, np.ndarray]:
+    """One forward and backward pass of the ensemble ``net`` on ``(X, Y)``.
+
+    Returns ``q (E, H)``, the mean square of each hidden representation over examples and units;
+    ``grad (E, H)``, the mean over examples of the norm of the gradient of that example's
+    cross-entropy with respect to its representation (Fig. 6a's "gradient norms with respect to
+    layer activities"); ``logit_sd (E,)``, the standard deviation of the outputs; and ``loss (E,)``,
+    the mean cross-entropy."""
+    out, tr = net(X, trace=True)
+    per_example = -torch.log_softmax(out, -1).gather(-1, Y.expand(out.shape[0], -1).unsqueeze(-1)).squeeze(-1)
+    grads = measure.trace_grads(per_example.sum(), tr.hidden)
+    with torch.no_grad():
+        q = torch.stack([h.double().pow(2).mean((-2, -1)) for h in tr.hidden], -1)
+        g = torch.stack([gr.double().norm(dim=-1).mean(-1) for gr in grads], -1)
+        return {"q": q.cpu().numpy(), "grad": g.cpu().numpy(), "logit_sd": out.double().std((-2, -1)).cpu().numpy(),
+                "loss": per_example.double().mean(-1).cpu().numpy()}
+
+
+def init_statistics(archs: dict[str, Arch], X: Tensor, Y: Tensor, *, E: int, generator: torch.Generator,
+                    device=None) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`layer_statistics` of a fresh ensemble of ``E`` networks of every architecture of
+    ``archs`` (name -> :class:`~lib.nets.models.Arch`), drawn in the order given from ``generator``."""
+    return {name: layer_statistics(Net(a, E=E, generator=generator, device=device), X, Y) for name, a in archs.items()}
+
+
+def malicious_block_error(net: Net, X: Tensor) -> tuple[float, float]:
+    """§2.5's W - I residual block as the network computes it, against ``max(W'x + b, x)`` with
+    ``W' = W + I`` taken from the network's own first block and ``x`` its stem output on ``X``:
+    ``(largest |difference|, largest |block output|)`` over every member, example and unit."""
+    if net.arch.init != "malicious" or net.arch.depth < 1:
+        raise ValueError("malicious_block_error needs a residual net with init='malicious' and at least one block")
+    with torch.no_grad():
+        _, tr = net(X, trace=True)
+        x, out = tr.hidden[0], tr.hidden[1]
+        w = net.weights[1]
+        w_prime = w + torch.eye(w.shape[-2], w.shape[-1], dtype=w.dtype, device=w.device)
+        pre = torch.matmul(x, w_prime.transpose(-1, -2)) + (net.biases[1] if net.arch.bias else 0)
+        return float((out - torch.maximum(pre, x)).abs().max()), float(out.abs().max())
+
+
+def train_with_layer_statistics(net: Net, X: Tensor, Y: Tensor, *, epochs: int, lr: float, optimizer: str,
+                                checkpoints, generator: torch.Generator, batch_size: int = 500,
+                                probe: int = 500, progress: bool = False, desc: str = "") -> dict:
+    """Train the ensemble ``net`` as §2.3 does (mini-batches of ``batch_size``, each member its own
+    order) with ``optimizer`` ("adam" or "sgd") at learning rate ``lr``, recording
+    :func:`layer_statistics` on the first ``probe`` training examples at every epoch in
+    ``checkpoints``. Returns ``acc`` and ``loss`` ``(epochs + 1, E)`` and ``stats``: checkpoint epoch ->
+    :func:`layer_statistics`."""
+    Xp, Yp = X[:probe], Y[:probe]
+
+    def at(ep: int, model: Net) -> dict:
+        return {"cp": ep, "stats": layer_statistics(model, Xp, Yp)} if ep in checkpoints else {}
+
+    h = T.train(net, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, generator=generator,
+                callback=at, independent_order=True, progress=progress, desc=desc or optimizer)
+    return {"acc": torch.stack(h["accuracy"]).cpu().numpy(), "loss": torch.stack(h["loss"]).cpu().numpy(),
+            "stats": dict(zip(h.get("cp", []), h.get("stats", [])))}
+
+
+def calibrate_readout(net: Net, X: Tensor, target_sd: float = 1.0) -> np.ndarray:
+    """Rescale each member's readout weights (the last linear map; its biases are zero at
+    initialisation) so that its outputs on ``X`` have standard deviation ``target_sd``, in place.
+    Only the logits' scale changes: every hidden representation, and so every singularity of the
+    hidden layers, stays as drawn. Returns the factors applied, ``(E,)``."""
+    with torch.no_grad():
+        sd = net(X).double().std((-2, -1))
+        factor = target_sd / sd
+        net.weights[-1].mul_(factor.to(net.weights[-1].dtype).view(-1, 1, 1))
+    return factor.cpu().numpy()
+
+
+def growth_per_layer(q: np.ndarray) -> tuple[float, float]:
+    """The growth of the hidden stream's second moment per layer, from ``q (E, H)``
+    (:func:`layer_statistics`): ``f = mean_e(q[e, -1] / q[e, 0]) ** (1 / (H - 1))`` and its
+    delta-method standard error over the ``E`` members. The mean of the ratios, not of their logs:
+    for a plain Glorot ReLU net ``E[q_H / q_1] = 2^-(H-1)`` holds exactly at any width (each layer
+    halves the expected square given the layer below), so ``f`` is then an unbiased comparison
+    with 1/2 up to the final root."""
+    E, H = q.shape
+    if H < 2 or E < 2:
+        raise ValueError(f"growth_per_layer: need at least 2 members and 2 representations, got {q.shape}")
+    r = q[:, -1] / q[:, 0]
+    m = r.mean()
+    f = m ** (1.0 / (H - 1))
+    return float(f), float(f * r.std(ddof=1) / np.sqrt(E) / m / (H - 1))
