@@ -78,18 +78,6 @@ def train_with_layer_statistics(net: Net, X: Tensor, Y: Tensor, *, epochs: int, 
             "stats": dict(zip(h.get("cp", []), h.get("stats", [])))}
 
 
-def calibrate_readout(net: Net, X: Tensor, target_sd: float = 1.0) -> np.ndarray:
-    """Rescale each member's readout weights (the last linear map; its biases are zero at
-    initialisation) so that its outputs on ``X`` have standard deviation ``target_sd``, in place.
-    Only the logits' scale changes: every hidden representation, and so every singularity of the
-    hidden layers, stays as drawn. Returns the factors applied, ``(E,)``."""
-    with torch.no_grad():
-        sd = net(X).double().std((-2, -1))
-        factor = target_sd / sd
-        net.weights[-1].mul_(factor.to(net.weights[-1].dtype).view(-1, 1, 1))
-    return factor.cpu().numpy()
-
-
 def growth_per_layer(q: np.ndarray) -> tuple[float, float]:
     """The growth of the hidden stream's second moment per layer, from ``q (E, H)``
     (:func:`layer_statistics`): ``f = mean_e(q[e, -1] / q[e, 0]) ** (1 / (H - 1))`` and its
