@@ -11,7 +11,7 @@ from ..theory.dilution import PAPER_POINTS
 from .spec import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
-QUICK_TIMED = "2026-12-03/04, 2-core CPU, two threads (dilution-theorem and skilling-moments re-timed on 2026-12-04)"
+QUICK_TIMED = "2026-12-03/05, 2-core CPU, two threads (skilling-moments re-timed on 2026-12-04, dilution-theorem on 2026-12-05)"
 #: when and where ``gpu_quick_s`` was measured (``device=cuda``; torch 2.11 there)
 GPU_QUICK_TIMED = "2026-11-23, one NVIDIA H200"
 
@@ -88,7 +88,7 @@ _SPECS = (
         paper="Philipp, Song & Carbonell 2018, Gradients explode - Deep networks are shallow - ResNet explained",
         dtype="float32",
         paper_runtime="235 s and 238 s on one H200 (2026-12-04, seeds 0 and 858 sharing the GPU, every claim evaluated); Table 1 alone took 35 s there",
-        quick_s=185, gpu_quick_s=37,
+        quick_s=426, gpu_quick_s=37,
         knobs=(
             Knob("depth", int, 50, 50, "linear layers of the Table 1 networks (the paper: 50)", low=4, high=1000),
             Knob("width", int, 100, 100, "width and data dimension of the Table 1 networks (the paper: 100)", low=4, high=4096),
