@@ -54,3 +54,14 @@ def test_mixture_moments_by_quadrature_against_the_closed_form():
     q = S.mixture_moments_by_quadrature(0.3, 0.2, 0.5, 3.0)
     assert np.allclose(q, S.mixture_moments(0.3, 0.2, 0.5, 3.0), rtol=1e-7, atol=0)
     assert not np.allclose(q, S.mixture_moments(0.31, 0.2, 0.5, 3.0), rtol=1e-4, atol=0)
+
+
+def test_fits_of_moments_no_mixture_can_match_fail_with_a_clear_error():
+    """A zero or non-finite moment makes the normalised objective undefined everywhere: one readable
+    ValueError naming the moments, not an unpacking error deep in the grid search."""
+    small = {k: v[::18] for k, v in S.PAPER_GRID.items()}
+    for bad in ([0.1, 0.0, 0.2, 0.3], [0.1, np.nan, 0.2, 0.3]):
+        with pytest.raises(ValueError, match="not finite anywhere"):
+            S.grid_fit(np.array(bad), small)
+        with pytest.raises(ValueError, match="not finite anywhere"):
+            S.profile_fit(np.array(bad))

@@ -114,6 +114,9 @@ def grid_fit(target: np.ndarray, grid: dict[str, np.ndarray] | None = None, sigm
         if L.flat[i] < best[0]:
             best = (float(L.flat[i]), (float(w), float(xi.flat[i]), float(om.flat[i]), float(al.flat[i])))
     n = len(g["w"]) * xi.size
+    if best[1] is None:
+        raise ValueError(f"grid_fit: the objective is not finite anywhere on the grid for the moments {target.tolist()}; "
+                         "every moment must be finite and non-zero (the objective divides by each)")
     w, x, o, a = best[1]
     return Fit(w, x, o, a, best[0], n, time.perf_counter() - t0)
 
