@@ -57,11 +57,11 @@ def test_mixture_moments_by_quadrature_against_the_closed_form():
 
 
 def test_fits_of_moments_no_mixture_can_match_fail_with_a_clear_error():
-    """A zero or non-finite moment makes the normalised objective undefined everywhere: one readable
-    ValueError naming the moments, not an unpacking error deep in the grid search."""
+    """A zero or non-finite moment (or not four of them) makes the normalised objective undefined: one
+    readable ValueError naming the moments, before any search, not an unpacking error deep in it."""
     small = {k: v[::18] for k, v in S.PAPER_GRID.items()}
-    for bad in ([0.1, 0.0, 0.2, 0.3], [0.1, np.nan, 0.2, 0.3]):
-        with pytest.raises(ValueError, match="not finite anywhere"):
+    for bad in ([0.1, 0.0, 0.2, 0.3], [0.1, np.nan, 0.2, 0.3], [0.1, 0.2, 0.3]):
+        with pytest.raises(ValueError, match="four finite, non-zero moments"):
             S.grid_fit(np.array(bad), small)
-        with pytest.raises(ValueError, match="not finite anywhere"):
+        with pytest.raises(ValueError, match="four finite, non-zero moments"):
             S.profile_fit(np.array(bad))

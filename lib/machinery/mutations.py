@@ -952,14 +952,10 @@ def coverage(slug: str) -> dict[str, list[str] | str]:
     (``NO_MUTATION``), else ``""`` (undeclared)."""
     out: dict[str, list[str] | str] = {}
     for c in claim_ids(slug):
-        if c.endswith("*"):     # ids made in a loop: covered by what declares any id the pattern matches
-            ms = [m.name for m in MUTATIONS.values() if m.chapter == slug and any(claim_matches(d, c) for d in m.catches)]
-            why = next((w for (sl, k), w in NO_MUTATION.items() if sl == slug and claim_matches(k, c)), "")
-        else:
-            ms = [m.name for m in MUTATIONS.values() if m.chapter == slug and
-                  any(d == c or claim_matches(c, d) for d in m.catches)]
-            why = NO_MUTATION.get((slug, c), "")
-        out[c] = ms or why
+        # an id the chapter makes in a loop (``prefix*``) is covered by what declares any id it matches
+        covers = (lambda d, c=c: claim_matches(d, c)) if c.endswith("*") else (lambda d, c=c: claim_matches(c, d))
+        ms = [m.name for m in MUTATIONS.values() if m.chapter == slug and any(map(covers, m.catches))]
+        out[c] = ms or next((why for (sl, k), why in NO_MUTATION.items() if sl == slug and covers(k)), "")
     return out
 
 

@@ -96,6 +96,15 @@ PAPER_GRID = dict(
 )
 
 
+def fit_target(target) -> np.ndarray:
+    """The four moments a fit is asked to match, as floats; one ValueError naming them when the
+    normalised objective is undefined for them (it divides by each moment's magnitude)."""
+    t = np.asarray(target, dtype=float)
+    if t.shape != (4,) or not np.all(np.isfinite(t)) or np.any(t == 0):
+        raise ValueError(f"the mixture fit needs four finite, non-zero moments (the objective divides by each); got {t.tolist()}")
+    return t
+
+
 def grid_fit(target: np.ndarray, grid: dict[str, np.ndarray] | None = None, sigma: float = BULK_SIGMA) -> Fit:
     """The paper's grid search (Supp. Note 3): every combination of the four grids (54⁴ =
     8,503,056 points by default), vectorised over (ξ, ω, α) for each ``w``."""
@@ -106,7 +115,7 @@ def grid_fit(target: np.ndarray, grid: dict[str, np.ndarray] | None = None, sigm
     xi, om, al = np.meshgrid(g["xi"], g["omega"], g["alpha"], indexing="ij")
     sn = skewnormal_raw_moments(xi, om, al)                       # (nξ, nω, nα, 4)
     bulk = gaussian_raw_moments(sigma)
-    target = np.asarray(target, dtype=float)
+    target = fit_target(target)
     best = (np.inf, None)
     for w in g["w"]:
         L = objective(w * sn + (1 - w) * bulk, target)
@@ -114,9 +123,6 @@ def grid_fit(target: np.ndarray, grid: dict[str, np.ndarray] | None = None, sigm
         if L.flat[i] < best[0]:
             best = (float(L.flat[i]), (float(w), float(xi.flat[i]), float(om.flat[i]), float(al.flat[i])))
     n = len(g["w"]) * xi.size
-    if best[1] is None:
-        raise ValueError(f"grid_fit: the objective is not finite anywhere on the grid for the moments {target.tolist()}; "
-                         "every moment must be finite and non-zero (the objective divides by each)")
     w, x, o, a = best[1]
     return Fit(w, x, o, a, best[0], n, time.perf_counter() - t0)
 
@@ -165,7 +171,7 @@ def profile_fit(target: np.ndarray, n_grid: int = 4000, w_min: float = 1e-12, si
     from scipy import optimize
 
     t0 = time.perf_counter()
-    target = np.asarray(target, dtype=float)
+    target = fit_target(target)
     ws = np.logspace(math.log10(w_min), 0, n_grid)
     xi, om, al, ok, loss = profile(target, ws, sigma)
     evals = n_grid
