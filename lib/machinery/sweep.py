@@ -412,12 +412,14 @@ def headline(rob: dict | None) -> str:
         return ("**No seed sweep has been run for this build.** Run `python -m lib sweep --seeds 0-9` "
                 "(then `python -m lib build --no-execute`) to fill this page.")
     n, bad = len(rob["claims"]), rob["inconsistent"]
+    some = [] if set(rob["chapters"]) >= set(chapters.CHAPTERS) else rob["chapters"]
+    what = f"the **{rob['profile']}** profile" + (f" (chapters {', '.join(some)} only)" if some else "")
     if len(rob["seeds"]) == 1:
-        head = (f"Sweep of the **{rob['profile']}** profile at seed {rob['seeds'][0]} only, written {rob['written']}: "
+        head = (f"Sweep of {what} at seed {rob['seeds'][0]} only, written {rob['written']}: "
                 f"**{n - len(bad)} of {n} claims** hold their verdict there (one seed cannot show that a verdict is the same "
                 f"at every seed: run `python -m lib sweep --seeds 0-9`); {len(rob['failed_jobs'])} job(s) failed")
     else:
-        head = (f"Sweep of the **{rob['profile']}** profile, seeds {', '.join(map(str, rob['seeds']))}, written {rob['written']}: "
+        head = (f"Sweep of {what}, seeds {', '.join(map(str, rob['seeds']))}, written {rob['written']}: "
                 f"**{n - len(bad)} of {n} claims** have the same verdict at every seed; {len(rob['failed_jobs'])} job(s) failed")
     return (head
             + (f" ({', '.join(rob['failed_jobs'])})" if rob["failed_jobs"] else "") + "."
