@@ -45,6 +45,17 @@ def test_exact_hessian_matches_torch_func_hessian_and_is_block_diagonal(ens):
     torch.testing.assert_close(H[ens.owner == 1][:, ens.owner == 1], C.exact_hessian(m1, m1.theta), atol=1e-12, rtol=0)
 
 
+def test_member_hessians_are_the_diagonal_blocks(ens):
+    """n products give every member's block; compared with the dense ensemble Hessian's blocks
+    (float64, the same products summed in another order: round-off only)."""
+    H = C.exact_hessian(ens, ens.theta)
+    Hm = C.member_hessians(ens)
+    assert Hm.shape == (3, int(ens.sizes[0]), int(ens.sizes[0]))
+    for e in range(3):
+        torch.testing.assert_close(Hm[e], H[ens.owner == e][:, ens.owner == e], atol=1e-12, rtol=0)
+    assert not torch.allclose(Hm[0], Hm[1])                      # distinct members, not one block repeated
+
+
 def test_skilling_moments_per_member_equal_dense(ens):
     H = C.exact_hessian(ens, ens.theta)
     R = torch.randn(5, ens.N, generator=g(3), dtype=DT)

@@ -122,3 +122,47 @@ def small_net_exact_spectrum(x: Tensor, y: Tensor, *, width: int = 24, steps: in
     lam, U = torch.linalg.eigh(H)
     return {"loss": f, "hessian": H, "eigenvalues": lam, "eigenvectors": U, "seconds": seconds,
             "accuracy": T.accuracy(net(x), y).item()}
+
+
+def exact_tail_against_count(arch: Arch, X: Tensor, Y: Tensor, XH: Tensor, YH: Tensor, *, E: int, epochs: int,
+                             checkpoints, stream: int, generator_for: Callable[[int], torch.Generator],
+                             lr: float = 5e-4, batch_size: int = 500, threshold: float = 3 * S.BULK_SIGMA,
+                             rtol: float = 1e-9, desc: str = "") -> dict:
+    """Fig. 3b's tail probability against what it stands for, on networks narrow enough for exact
+    spectra. ``E`` networks of ``arch`` are trained as in :func:`train_tracking_spectra` (the dtype
+    of ``X``). At the ``checkpoints`` every member's exact Hessian of the loss on ``(XH, YH)``
+    (:func:`lib.theory.curvature.member_hessians`) is diagonalised; its first four moments are exact,
+    so the profile fit of Eq. 5 sees no estimation noise, and its ``w`` is set beside the direct
+    count: the fraction of eigenvalues outside the model's bulk, ``|λ| > threshold`` (three of the
+    bulk's standard deviations), and the numerical rank as a fraction, ``|λ| > rtol · max |λ|``, which
+    does not depend on the Hessian's overall scale (float64 round-off in the eigenvalues is about
+    ``n ε max|λ| ≈ 1e-12 max|λ|`` for these sizes, so ``rtol = 1e-9`` counts no round-off as rank).
+    A fit that the four moments do not admit gives ``w = nan``. Returns ``acc`` ``(epochs + 1, E)``
+    and, keyed by checkpoint epoch, ``w``, ``count``, ``rank``, ``fit_loss`` (each ``(E,)``), ``fit``
+    (``(E, 4)``: ``w, ξ, ω, α`` of Eq. 5) and ``eigenvalues`` ``(E, n)``."""
+    g = generator_for(stream)
+    model = Net(arch, E=E, generator=g, device=X.device, dtype=X.dtype)
+
+    def at_checkpoint(ep, net):
+        if ep not in checkpoints:
+            return {}
+        lam = torch.linalg.eigvalsh(C.member_hessians(C.FlatLoss(net, T.cross_entropy, XH, YH)))
+        m = C.exact_moments(lam, 4).cpu().numpy()
+        fits = np.full((E, 5), np.nan)                  # w, xi, omega, alpha, Eq. 6 objective
+        for e in range(E):
+            try:
+                fit = S.profile_fit(m[e])[0]
+                fits[e] = fit.w, fit.xi, fit.omega, fit.alpha, fit.loss
+            except ValueError:
+                pass
+        lam = lam.cpu().numpy()
+        return {"cp": ep, "w": fits[:, 0], "fit": fits[:, :4], "fit_loss": fits[:, 4],
+                "count": np.array([S.tail_mass(v, threshold) for v in lam]),
+                "rank": np.array([S.tail_mass(v, rtol * np.abs(v).max()) for v in lam]), "eigenvalues": lam}
+
+    h = T.train(model, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", generator=g,
+                callback=at_checkpoint, independent_order=True, desc=desc)
+    out = {"acc": torch.stack(h["accuracy"]).cpu().numpy()}
+    for key in ("w", "fit", "fit_loss", "count", "rank", "eigenvalues"):
+        out[key] = dict(zip(h.get("cp", []), h.get(key, [])))
+    return out

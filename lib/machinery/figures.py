@@ -377,6 +377,38 @@ def null_directions(spectra: dict, *, n_parameters: int) -> plt.Figure:
     return fig
 
 
+def exact_spectra_against_fit(exact: dict, *, epoch: int, bulk: float) -> plt.Figure:
+    """Fig. 3b-c against exact spectra (``exact[k]``: :func:`lib.experiments.hessian_training.exact_tail_against_count`
+    of architecture ``k``). Left: every network's fitted tail probability ``w`` against the
+    fraction of its eigenvalues outside the bulk, ``|λ| > bulk``, at every checkpoint (the diagonal:
+    what ``w`` stands for). Right, at ``epoch``: the fraction of eigenvalues with ``|λ| > t``
+    (solid; the network with the median count of each architecture) and the same fraction under
+    its fitted mixture (dashed)."""
+    from ..theory import spectrum as S
+
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.9))
+    t = np.logspace(-6, 7, 300)
+    for i, (k, h) in enumerate(exact.items()):
+        c = f"C{i}"
+        for j, cp in enumerate(sorted(h["w"])):
+            axes[0].scatter(np.maximum(h["w"][cp], 1e-4), h["count"][cp], s=12, color=c, alpha=0.8,
+                            label=k if j == 0 else None, marker="o" if cp == 0 else "^")
+        e = int(np.argsort(h["count"][epoch])[len(h["count"][epoch]) // 2])
+        lam = np.abs(h["eigenvalues"][epoch][e])
+        axes[1].loglog(t, [(lam > x).mean() for x in t], color=c, label=f"{k}: exact")
+        if np.isfinite(h["fit"][epoch][e]).all():
+            axes[1].loglog(t, S.mixture_tail(t, *h["fit"][epoch][e]), "--", color=c, label=f"{k}: fitted mixture")
+    axes[0].plot([1e-4, 1], [1e-4, 1], color="gray", lw=0.8)
+    axes[0].set(xscale="log", yscale="log", xlabel="fitted tail probability w", xlim=(1e-4, 1.5), ylim=(1e-3, 1.2),
+                ylabel=f"fraction of |λ| > {bulk:g}", title="w against the count (o: initialisation)")
+    axes[1].axvline(bulk, color="gray", lw=0.8, ls=":")
+    axes[1].set(xlabel="t", ylabel="fraction of |λ| > t", ylim=(1e-4, 1.2), title=f"Fig. 3c, exact: epoch {epoch}")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def moment_identifiability(grid: np.ndarray, density_a: np.ndarray, density_b: np.ndarray, ws: np.ndarray,
                            profile: np.ndarray) -> plt.Figure:
     """Eq. 6 is not identifiable from four moments: two mixtures with the same moments (tail

@@ -140,6 +140,24 @@ def exact_hessian(f: Callable[[Tensor], Tensor], theta: Tensor, chunk: int | Non
     return 0.5 * (H + H.T)
 
 
+def member_hessians(f: FlatLoss, chunk: int | None = 32) -> Tensor:
+    """The dense Hessian of every member of an ensemble loss, ``(E, n, n)`` (``n`` parameters per
+    member). The members do not share parameters, so the ensemble's Hessian is block-diagonal:
+    ``n`` Hessian-vector products, the ``j``-th with the ``j``-th basis vector of every member at
+    once, give every member's ``j``-th column (``E`` times fewer than :func:`exact_hessian`).
+    ``chunk`` products per vmapped call: 16-64 were equally fast on the 2-core CPU for eight 20-layer
+    nets of width 8 on 250 examples (14.6 s), 256 took 18.2 s and 1024 took 59 s."""
+    n = int(f.sizes[0])
+    if not bool((f.sizes == n).all()):
+        raise ValueError(f"member_hessians needs members of one size; sizes are {f.sizes.tolist()}")
+    idx = torch.stack([torch.nonzero(f.owner == e).squeeze(1) for e in range(f.E)])      # (E, n)
+    V = torch.zeros(n, f.N, dtype=f.theta.dtype, device=f.theta.device)
+    V.scatter_(1, idx.T, 1.0)                                                             # row j: e_j of every member
+    HV = batched_hvp(f, f.theta, V, chunk=chunk)                                          # (n, N)
+    H = HV[:, idx].permute(1, 0, 2)                                                       # (E, n, n): H[e, j, :]
+    return 0.5 * (H + H.transpose(1, 2))
+
+
 def skilling_moments(matvec: Callable[[Tensor], Tensor], probes: Tensor, n_moments: int,
                      dot: Callable[[Tensor, Tensor], Tensor] | None = None, sizes: Tensor | int | None = None) -> Tensor:
     """Skilling's moment estimates (Orhan & Pitkow Supp. Note 3, Eqs. 3-4) for every probe.

@@ -69,6 +69,16 @@ def mixture_pdf(lam, w, xi, omega, alpha, sigma: float = BULK_SIGMA) -> np.ndarr
     return w * stats.skewnorm.pdf(lam, alpha, loc=xi, scale=omega) + (1 - w) * stats.norm.pdf(lam, 0, sigma)
 
 
+def mixture_tail(t, w, xi, omega, alpha, sigma: float = BULK_SIGMA) -> np.ndarray:
+    """``P(|λ| > t)`` under the Eq. 5 mixture, for ``t ≥ 0`` (the fitted counterpart of
+    :func:`tail_mass`)."""
+    from scipy import stats
+
+    t = np.asarray(t, dtype=float)
+    sn = stats.skewnorm.sf(t, alpha, loc=xi, scale=omega) + stats.skewnorm.cdf(-t, alpha, loc=xi, scale=omega)
+    return w * sn + (1 - w) * 2 * stats.norm.sf(t, 0, sigma)
+
+
 def objective(model: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Eq. 6: ``Σ_k |m̂_k - m_k| / |m_k|`` over the last axis."""
     return np.sum(np.abs(model - target) / np.abs(target), axis=-1)
