@@ -36,7 +36,7 @@ _SPECS = (
         paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
         dtype="float64",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-100, which the GPU machine did not have)",
-        quick_s=334, gpu_quick_s=87,
+        quick_s=163, gpu_quick_s=87,
         knobs=(
             Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
             Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),
@@ -48,9 +48,9 @@ _SPECS = (
             Knob("n_seeds", int, 4, 10, "independent runs per architecture, trained as one ensemble", low=2, high=256),
             Knob("hessian_batch", int, 250, 5000, "training examples in the loss whose Hessian is probed (quick: 250, which halves "
                  "the Hessian-vector products that dominate the chapter's run time)", low=10, high=10**6),
-            Knob("exact_width", int, 8, 12, "units per hidden layer of the narrow nets whose Hessians are diagonalised "
+            Knob("exact_width", int, 6, 12, "units per hidden layer of the narrow nets whose Hessians are diagonalised "
                  "exactly (always trained on the digits: n^2 numbers per net)", low=2, high=64),
-            Knob("exact_nets", int, 8, 16, "narrow nets per architecture with exact Hessian spectra", low=2, high=256),
+            Knob("exact_nets", int, 4, 16, "narrow nets per architecture with exact Hessian spectra", low=2, high=256),
         ),
     ),
     ChapterSpec(

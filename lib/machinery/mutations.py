@@ -420,6 +420,12 @@ def _correlation_exponent_off(delta: float):
 
 # --- stated errors of the skilling-moments mutations -----------------------------------------------------------
 
+def _exact_entry(key: str, value: Callable[[dict, int], np.ndarray]):
+    """Replace entry ``key`` of :func:`~lib.experiments.hessian_training.exact_tail_against_count`'s
+    result, at every checkpoint, by ``value(result, checkpoint)``."""
+    return lambda d, *a, **kw: {**d, key: {c: value(d, c) for c in d[key]}}
+
+
 def _repeated(times: int):
     """Do the work ``times`` times (a computation that costs ``times`` of itself)."""
     def wrap(f):
@@ -880,6 +886,14 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
     Mutation("top-layer-square-doubled", "skilling-moments", "lib.experiments.layer_signals.layer_statistics",
              _then(_layer_stat("q", lambda q, net: np.concatenate([q[..., :-1], 2 * q[..., -1:]], -1))),
              "the mean square of the top hidden layer measured twice too large", ("stream-growth-plain",)),
+    Mutation("exact-rank-complemented", "skilling-moments", "lib.experiments.hessian_training.exact_tail_against_count",
+             _then(_exact_entry("rank", lambda d, c: 1 - d["rank"][c])),
+             "the numerical rank of the exact spectra counted as its complement (the degenerate fraction)",
+             ("exact-plain-most-degenerate",)),
+    Mutation("exact-w-is-the-count", "skilling-moments", "lib.experiments.hessian_training.exact_tail_against_count",
+             _then(_exact_entry("w", lambda d, c: d["count"][c])),
+             "the fitted tail probability replaced by the fraction of eigenvalues outside the bulk (what the paper "
+             "reads it as)", ("exact-w-is-the-tail-fraction",)),
     Mutation("linear-maps-0.1pct", "skilling-moments", "lib.nets.models.Net._linear", _scale(1.001),
              "every linear map of the networks 0.1% too large", ("malicious-block-is-max",)),
     Mutation("gradient-layers-reversed", "skilling-moments", "lib.experiments.layer_signals.layer_statistics",
