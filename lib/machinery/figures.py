@@ -395,7 +395,7 @@ def exact_spectra_against_fit(exact: dict, *, epoch: int, bulk: float) -> plt.Fi
                             label=k if j == 0 else None, marker="o" if cp == 0 else "^")
         e = int(np.argsort(h["count"][epoch])[len(h["count"][epoch]) // 2])
         lam = np.abs(h["eigenvalues"][epoch][e])
-        axes[1].loglog(t, [(lam > x).mean() for x in t], color=c, label=f"{k}: exact")
+        axes[1].loglog(t, (lam[:, None] > t).mean(0), color=c, label=f"{k}: exact")
         if np.isfinite(h["fit"][epoch][e]).all():
             axes[1].loglog(t, S.mixture_tail(t, *h["fit"][epoch][e]), "--", color=c, label=f"{k}: fitted mixture")
     axes[0].plot([1e-4, 1], [1e-4, 1], color="gray", lw=0.8)
