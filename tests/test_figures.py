@@ -119,6 +119,18 @@ def test_skilling_figures_draw_from_small_results():
     assert fig.axes[1].get_yscale() == "log" and fig.axes[0].get_title() == "t"
 
 
+
+def test_fig4_and_scale_matched_figures_plot_their_groups():
+    acc = np.linspace(0.1, 0.9, 5)[:, None] * np.linspace(0.5, 1.0, 8)[None]       # (epochs + 1, 8 networks)
+    pop = {"acc": acc, "best": np.array([7, 6]), "worst": np.array([0, 1]),
+           "norm": {0: np.arange(8.0), 4: np.arange(8.0) + 1}, "overlap": {0: np.ones(8), 4: np.ones(8)}}
+    fig = FIG.best_and_worst_networks(pop, title="t")
+    best_norm = fig.axes[1].get_lines()[0].get_ydata()
+    assert np.allclose(best_norm, [6.5, 7.5]) and np.allclose(fig.axes[0].get_lines()[1].get_ydata(), acc[:, :2].mean(1))
+    runs = {"adam": {"plain": {"acc": acc}, "residual": {"acc": acc + 0.05}}, "sgd": {"plain": {"acc": acc}}}
+    fig = FIG.scale_matched_training(runs, title="t")
+    assert [ax.get_title() for ax in fig.axes] == ["t: adam", "t: sgd"] and len(fig.axes[0].get_lines()) == 2
+
 # --- dilution theorem ---------------------------------------------------------------------
 
 def test_gsc_profiles_plots_every_architecture_at_its_distance_from_the_error():

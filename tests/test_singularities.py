@@ -1,8 +1,10 @@
 """lib.experiments.singularities: Orhan & Pitkow's Supp. Note 1 counts on exact Hessians."""
 
+import numpy as np
 import pytest
 import torch
 
+from lib import Arch, Net
 from lib.experiments import singularities as SG
 
 
@@ -37,3 +39,41 @@ def test_overlap_columns_agree_outside_the_incoming_rows_only():
     assert ov["diff"][ov["rest"]].max() < 1e-12 * ov["hessian"].abs().max()
     assert ov["diff"][ov["incoming"]].max() > 1e-4
     assert SG.flat_index(f, f.names[1], *[0] * len(f.shapes[1])) == f.shapes[0].numel()
+
+
+def test_distance_to_singularities_by_hand():
+    # Two members, width 3, one block: rows set by hand so that norms and correlations are known.
+    net = Net(Arch(d_in=4, width=3, depth=1, d_out=2, init="glorot", bias=True), E=2,
+              generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    with torch.no_grad():
+        net.weights[0][0] = torch.stack([a, a, -a])              # units 0 and 1 overlap, unit 2 anti-correlated
+        net.weights[0][1] = torch.stack([a, 2 * a + 1, a.flip(0)])
+        net.weights[1][0] = torch.eye(3)                         # centred rows correlate -1/2 pairwise
+        net.weights[1][1] = 0.0
+        net.weights[1][1][:, 0] = 1.0                            # three identical rows
+    d = SG.distance_to_singularities(net)
+    n_a = a.norm().item()
+    # Member 0: stem norms |a| each, block rows of norm 1; overlaps: stem pairs (0,1) -> 1, others -1 -> 0:
+    # 2 of 6 ordered pairs positive, mean 1/3; eye(3) rows centred are (2,-1,-1)/3 etc., correlation -1/2: 0.
+    assert np.isclose(d["norm"][0], (3 * n_a + 3) / 6)
+    assert np.isclose(d["overlap"][0], (1 / 3 + 0) / 2)
+    # Member 1: 2a + 1 is a shifted, scaled a (correlation 1), a.flip is perfectly anti-correlated with both;
+    # the block's three identical rows all correlate 1.
+    assert np.isclose(d["norm"][1], (n_a + (2 * a + 1).norm().item() + n_a + 3) / 6)
+    assert np.isclose(d["overlap"][1], (1 / 3 + 1) / 2)
+
+
+def test_best_and_worst_ranks_by_mean_accuracy():
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    arch = Arch(d_in=5, width=6, depth=2, d_out=2, init="glorot", bias=True)
+    out = SG.best_and_worst(arch, x, y, E=6, epochs=3, checkpoints=(0, 3), group=2,
+                            generator=torch.Generator().manual_seed(2), batch_size=16, desc="test")
+    m = out["mean_acc"]
+    assert np.allclose(m, out["acc"][1:].mean(0))
+    assert m[out["best"]].min() >= np.delete(m, out["best"]).max()
+    assert m[out["worst"]].max() <= np.delete(m, out["worst"]).min()
+    assert set(out["norm"]) == {0, 3} and out["overlap"][3].shape == (6,)
+    with pytest.raises(ValueError, match="group"):
+        SG.best_and_worst(arch, x, y, E=6, epochs=1, checkpoints=(), group=4, generator=torch.Generator())

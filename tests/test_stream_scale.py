@@ -9,7 +9,7 @@ import torch
 
 from lib.experiments import hessian_training as HT
 from lib.experiments import layer_signals as LS
-from lib.nets.models import Net
+from lib.nets.models import Arch, Net
 from lib.theory import stream_scale as SS
 
 
@@ -85,3 +85,20 @@ def test_init_statistics_and_the_networks_own_malicious_block():
     assert LS.malicious_block_error(scaled, x)[0] > 1e-3 * LS.malicious_block_error(scaled, x)[1]
     with pytest.raises(ValueError, match="malicious"):
         LS.malicious_block_error(Net(archs["residual"], E=1, generator=g), x)
+
+
+def test_scale_matched_net_scales_only_the_residual_branches():
+    base = dict(d_in=7, width=10, depth=3, d_out=4, bias=True, init="glorot")
+    plain = LS.scale_matched_net(Arch(kind="plain", **base), E=2, generator=torch.Generator().manual_seed(3))
+    he = Net(Arch(kind="plain", **{**base, "init": "he"}), E=2, generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(plain.weights, he.weights))
+    res = LS.scale_matched_net(Arch(kind="residual", **base), E=2, generator=torch.Generator().manual_seed(3),
+                               branch_scale=0.1)
+    he_res = Net(Arch(kind="residual", **{**base, "init": "he"}), E=2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(res.weights[0], he_res.weights[0]) and torch.equal(res.weights[-1], he_res.weights[-1])
+    for i in (1, 2, 3):
+        assert torch.allclose(res.weights[i], 0.1 * he_res.weights[i])
+    with pytest.raises(ValueError, match="plain or residual"):
+        LS.scale_matched_net(Arch(kind="hyper", **base), E=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match="branch_scale"):
+        LS.scale_matched_net(Arch(kind="residual", **base), E=1, generator=torch.Generator(), branch_scale=0.0)

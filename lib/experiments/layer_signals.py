@@ -92,3 +92,48 @@ def growth_per_layer(q: np.ndarray) -> tuple[float, float]:
     m = r.mean()
     f = m ** (1.0 / (H - 1))
     return float(f), float(f * r.std(ddof=1) / np.sqrt(E) / m / (H - 1))
+
+
+def scale_matched_net(arch: Arch, *, E: int, generator: torch.Generator, branch_scale: float = 0.05,
+                      device=None) -> Net:
+    """The chapter's setting in which plain and residual nets start at the same moderate scale, so
+    that a difference in training speed is not a difference in the starting scale. ``arch`` is
+    re-initialised with He-normal weights, ``N(0, 2/fan_in)``, and zero biases: a plain ReLU layer
+    then keeps the signal's second moment in expectation (``q' = q``). A residual net's branch
+    weights (every block's, not the stem's or readout's) are further multiplied by
+    ``branch_scale``, so that each block adds only a little to the stream (Fixup- and
+    SkipInit-style; at 0.05 the stream's second moment grows by about 1.05 per block on the
+    digits). Only the starting point changes: the parametrisation and the optimiser see the same
+    network as with any other initialisation."""
+    if arch.kind not in ("plain", "residual") or arch.units != 1 or arch.order != "post":
+        raise ValueError(f"scale_matched_net: a plain or residual post-activation net with one unit per block, "
+                         f"not kind={arch.kind!r}, units={arch.units}, order={arch.order!r}")
+    if not branch_scale > 0:
+        raise ValueError(f"branch_scale={branch_scale}: need a positive number")
+    net = Net(arch.with_(init="he"), E=E, generator=generator, device=device)
+    if arch.kind == "residual":
+        with torch.no_grad():
+            for w in net.weights[1:1 + arch.depth]:
+                w.mul_(branch_scale)
+    return net
+
+
+def scale_matched_comparison(archs: dict[str, Arch], X: Tensor, Y: Tensor, *, E: int, epochs: int,
+                             optimizers: dict[str, float], generator_for: Callable[[int], torch.Generator],
+                             stream: int, branch_scale: float = 0.05, device=None) -> dict:
+    """Plain and residual nets started at the same moderate scale (:func:`scale_matched_net`) and
+    trained as §2.3 trains them, once per optimiser (``{"adam": lr, "sgd": lr}``): ``E`` networks
+    per architecture of ``archs`` as one ensemble, with weights and mini-batch orders from
+    ``generator_for(stream + i)`` for the ``i``-th (optimiser, architecture) pair. Returns
+    ``{optimiser: {name: train_with_layer_statistics(...)}}`` with the layer statistics at epoch 0."""
+    out: dict = {}
+    i = 0
+    for opt, lr in optimizers.items():
+        out[opt] = {}
+        for name, arch in archs.items():
+            g = generator_for(stream + i)
+            i += 1
+            net = scale_matched_net(arch, E=E, generator=g, branch_scale=branch_scale, device=device)
+            out[opt][name] = train_with_layer_statistics(net, X, Y, epochs=epochs, lr=lr, optimizer=opt,
+                                                         checkpoints=(0,), generator=g, desc=f"{opt} {name}")
+    return out

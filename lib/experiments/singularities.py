@@ -83,3 +83,54 @@ def overlap_hessian_columns(f: "C.FlatLoss", *, layer: int = 2, units=(0, 1), ta
                 + [flat_index(f, f"biases.{layer - 1}", 0, 0, u) for u in units])
     return {"hessian": H, "diff": (H[:, a] - H[:, b]).abs(), "incoming": incoming,
             "rest": np.setdiff1d(np.arange(f.N), incoming)}
+
+
+def distance_to_singularities(net: Net) -> dict[str, np.ndarray]:
+    """§2.4, Fig. 4c-d: how close every member of the ensemble ``net`` is to the elimination and
+    overlap singularities of its hidden layers (the stem and every block, not the readout). The
+    incoming weight vector of a unit is its row of the layer's weight matrix. ``norm (E,)`` is the
+    mean l2-norm of those rows over all hidden units (small: close to elimination, Fig. 1a);
+    ``overlap (E,)`` is the mean over layers of the mean positive part of the Pearson correlation
+    between the rows of two distinct units of one layer (the paper's "average positive
+    correlation between the incoming weights"; large: close to overlap, Fig. 1b). Float64 numpy."""
+    hidden = net.weights[:-1] if net.arch.d_out is not None else net.weights
+    norms, overlaps = [], []
+    with torch.no_grad():
+        for w in hidden:                                        # (E, out, in)
+            w = w.double()
+            norms.append(w.norm(dim=-1))                       # (E, out): one per unit
+            c = w - w.mean(-1, keepdim=True)
+            c = c / c.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+            r = c @ c.transpose(-1, -2)                         # (E, out, out) correlations
+            m = r.shape[-1]
+            off = r.clamp_min(0).sum((-2, -1)) - r.diagonal(dim1=-2, dim2=-1).clamp_min(0).sum(-1)
+            overlaps.append(off / (m * (m - 1)))
+    return {"norm": torch.cat(norms, -1).mean(-1).cpu().numpy(),
+            "overlap": torch.stack(overlaps, -1).mean(-1).cpu().numpy()}
+
+
+def best_and_worst(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, checkpoints, group: int,
+                   generator: torch.Generator, lr: float = 5e-4, batch_size: int = 500, desc: str = "") -> dict:
+    """§2.4, Fig. 4: ``E`` networks of ``arch`` (weights and independent mini-batch orders from
+    ``generator``) trained as one ensemble with Adam (§2.3's settings), ranked by their mean training
+    accuracy over the epochs after the start (the paper's statistic), and the ``group`` best and
+    ``group`` worst compared. At the ``checkpoints`` every network's
+    :func:`distance_to_singularities` is recorded. Returns ``acc (epochs + 1, E)``, ``mean_acc (E,)``,
+    ``best`` and ``worst`` (index arrays, best first / worst first) and ``norm``, ``overlap``: dicts
+    keyed by checkpoint epoch of ``(E,)`` arrays."""
+    from ..nets import training as T
+
+    if not 1 <= group <= E // 2:
+        raise ValueError(f"group={group}: need 1 <= group <= E // 2 = {E // 2} (best and worst must not overlap)")
+    net = Net(arch, E=E, generator=generator, device=X.device)
+
+    def at_checkpoint(ep, n):
+        return {"cp": ep, **distance_to_singularities(n)} if ep in checkpoints else {}
+
+    h = T.train(net, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", generator=generator,
+                callback=at_checkpoint, independent_order=True, desc=desc)
+    acc = torch.stack(h["accuracy"]).cpu().numpy()
+    mean_acc = acc[1:].mean(0)
+    order = np.argsort(-mean_acc, kind="stable")
+    return {"acc": acc, "mean_acc": mean_acc, "best": order[:group], "worst": order[::-1][:group],
+            **{key: dict(zip(h.get("cp", []), h.get(key, []))) for key in ("norm", "overlap")}}

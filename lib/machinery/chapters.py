@@ -11,7 +11,7 @@ from ..theory.dilution import PAPER_POINTS
 from .spec import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
-QUICK_TIMED = "2026-12-03/05, 2-core CPU, two threads (dilution-theorem re-timed on 2026-12-05; skilling-moments re-timed that afternoon with its exact-spectra section)"
+QUICK_TIMED = "2026-12-03/05, 2-core CPU, two threads (dilution-theorem re-timed on 2026-12-05; skilling-moments re-timed that evening with its exact-spectra section, Fig. 4 and the scale-matched comparison)"
 #: when and where ``gpu_quick_s`` was measured (``device=cuda``; torch 2.11 there)
 GPU_QUICK_TIMED = "2026-11-23, one NVIDIA H200"
 
@@ -36,7 +36,7 @@ _SPECS = (
         paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
         dtype="float64",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-100, which the GPU machine did not have)",
-        quick_s=163, gpu_quick_s=87,
+        quick_s=224, gpu_quick_s=87,
         knobs=(
             Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
             Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),
@@ -51,6 +51,12 @@ _SPECS = (
             Knob("exact_width", int, 6, 12, "units per hidden layer of the narrow nets whose Hessians are diagonalised "
                  "exactly (always trained on the digits: n^2 numbers per net)", low=2, high=64),
             Knob("exact_nets", int, 4, 16, "narrow nets per architecture with exact Hessian spectra", low=2, high=256),
+            Knob("deep_layers", int, 30, 30, "hidden layers of the nets of Fig. 4 and of the scale-matched comparison "
+                 "(the paper's Figs. 4-8: 30)", low=2, high=200),
+            Knob("fig4_nets", int, 40, 80, "plain nets trained for Fig. 4, whose best and worst eighths are compared "
+                 "(the paper: 80, best and worst 10)", low=4, high=1024),
+            Knob("matched_nets", int, 12, 24, "nets per architecture in the scale-matched plain-versus-residual "
+                 "comparison", low=2, high=256),
         ),
     ),
     ChapterSpec(

@@ -607,3 +607,38 @@ def effective_rank_and_snr(stats: dict, families, depths, *, dataset: str) -> pl
         ax.set(xscale="log", xlabel="depth L", ylabel=ylabel, title=f"{title} on {dataset} (fully connected)")
     axes[0].legend(fontsize=8)
     return fig
+
+
+def scale_matched_training(runs: dict, *, title: str) -> plt.Figure:
+    """The scale-matched plain-versus-residual comparison: one panel per optimiser (``runs``:
+    ``{optimiser: {label: {"acc": (epochs + 1, networks)}}}``), training accuracy per epoch, mean
+    ±1 standard error."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(MAX_WIDTH, 3.6), sharey=True, squeeze=False)
+    for ax, (opt, by_label) in zip(axes[0], runs.items()):
+        for k, h in by_label.items():
+            beside(ax, np.arange(len(h["acc"])), np.asarray(h["acc"], dtype=float).T, label=k, k=1, marker="-")
+        ax.set(xlabel="epoch", title=f"{title}: {opt}")
+        ax.legend(fontsize=8)
+    axes[0, 0].set(ylabel="training accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def best_and_worst_networks(pop: dict, *, title: str) -> plt.Figure:
+    """Fig. 4a, c, d at this scale, from :func:`lib.experiments.singularities.best_and_worst`: the
+    training accuracy of the best and the worst networks, and at every checkpoint the mean norm
+    of the hidden units' incoming weights and their mean positive overlap (mean ±1 s.e. over the
+    networks of each group)."""
+    fig, axes = plt.subplots(1, 3, figsize=(MAX_WIDTH, 3.4))
+    cps = sorted(pop["norm"])
+    for label, idx in (("best", pop["best"]), ("worst", pop["worst"])):
+        beside(axes[0], np.arange(len(pop["acc"])), pop["acc"][:, idx].T, label=f"{label} {len(idx)}", k=1, marker="-")
+        for ax, key in zip(axes[1:], ("norm", "overlap")):
+            beside(ax, np.array(cps), np.stack([pop[key][c][idx] for c in cps], -1), label=f"{label} {len(idx)}", k=1)
+    axes[0].set(xlabel="epoch", ylabel="training accuracy", title=f"{title}: (a) accuracy")
+    axes[1].set(xlabel="epoch", ylabel="mean incoming-weight norm", title="(c) distance from elimination")
+    axes[2].set(xlabel="epoch", ylabel="mean positive overlap", title="(d) closeness to overlap")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
