@@ -194,6 +194,9 @@ def test_check_above_zero(run):
         checks.check_above_zero("z3", "s", "A > B", [(0.5, 0.1), (0.39, 0.1)], kind="statistical")
     with pytest.raises(ValueError, match="pair"):
         checks.check_above_zero("z4", "s", "A > B", [], kind="statistical")
+    with pytest.raises(AssertionError):          # two identical runs: a difference of exactly 0 is not above 0
+        checks.check_above_zero("z5", "s", "A > B", (0.0, 0.0), kind="statistical")
+    assert checks.check_above_zero("z6", "s", "A > B", (0.3, 0.0), kind="statistical")["passed"]   # exact and positive
 
 
 def test_log_scale_compares_ratios_and_keeps_the_quantities(run):

@@ -77,3 +77,35 @@ def test_best_and_worst_ranks_by_mean_accuracy():
     assert set(out["norm"]) == {0, 3} and out["overlap"][3].shape == (6,)
     with pytest.raises(ValueError, match="group"):
         SG.best_and_worst(arch, x, y, E=6, epochs=1, checkpoints=(), group=4, generator=torch.Generator())
+
+
+def test_bias_regularisation_is_paired_and_draws_its_targets():
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    arch = Arch(d_in=5, width=6, depth=2, d_out=2, init="glorot", bias=True)
+    out = SG.bias_regularisation(arch, x, y, E=3, epochs=2, variants={"plain": (0, 0, 0), "reg": (0.5, 0.1, 0.1)},
+                                 generator_for=lambda s: torch.Generator().manual_seed(s), stream=2, batch_size=16)
+    assert out["reg"]["acc"].shape == (3, 3) and len(out["reg"]["targets"]) == 3     # stem and two blocks, not the readout
+    t = torch.cat([v.flatten() for v in out["reg"]["targets"]])
+    assert abs(t.mean().item() - 0.5) < 4 * 0.1 / len(t) ** 0.5 and 0.05 < t.std().item() < 0.2
+    assert np.array_equal(out["plain"]["acc"][0], out["reg"]["acc"][0])              # the same networks at the start
+    from lib.nets import training as T                                                 # lam = 0 is the plain run
+    ref_net = Net(arch, E=3, generator=(g := torch.Generator().manual_seed(2)))
+    ref = T.train(ref_net, x, y, epochs=2, batch_size=16, lr=5e-4, optimizer="adam", generator=g, independent_order=True,
+                  progress=False)
+    assert np.array_equal(out["plain"]["acc"], torch.stack(ref["accuracy"]).numpy())
+    with pytest.raises(ValueError, match="no biases"):
+        SG.train_bias_regularised(arch.with_(bias=False), x, y, E=1, epochs=1, mu=0, sigma=0, lam=1,
+                                  generator=torch.Generator(), target_generator=torch.Generator())
+
+
+def test_penalty_changes_the_biases_toward_the_target():
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    arch = Arch(d_in=5, width=6, depth=1, d_out=2, init="glorot", bias=True)
+    from lib.nets import training as T
+    net = Net(arch, E=2, generator=torch.Generator().manual_seed(0))
+    T.train(net, x, y, epochs=30, batch_size=64, lr=0.05, optimizer="adam", generator=torch.Generator().manual_seed(0),
+            progress=False, penalty=lambda n: 100.0 * sum((b - 1.0).pow(2).sum((-2, -1)) for b in n.biases[:-1]))
+    # from 0 to within a few Adam steps (lr 0.05) of the target 1; the readout bias is not penalised
+    assert all(torch.allclose(b, torch.ones_like(b), atol=0.15) for b in net.biases[:-1])

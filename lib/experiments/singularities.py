@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..nets.models import Arch, Net
 from ..theory import curvature as C
+from ..theory.ensembles import draw_device
 
 CONFIGS = ("generic", "overlap", "dead")
 
@@ -134,3 +135,46 @@ def best_and_worst(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, che
     order = np.argsort(-mean_acc, kind="stable")
     return {"acc": acc, "mean_acc": mean_acc, "best": order[:group], "worst": order[::-1][:group],
             **{key: dict(zip(h.get("cp", []), h.get(key, []))) for key in ("norm", "overlap")}}
+
+
+def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, mu: float, sigma: float,
+                           lam: float, generator: torch.Generator, target_generator: torch.Generator,
+                           lr: float = 5e-4, batch_size: int = 500, desc: str = "") -> dict:
+    """§2.6, Fig. 5a-b: BiasReg. ``E`` networks of ``arch`` (a net with biases), weights and
+    mini-batch orders from ``generator``, target biases from ``target_generator``: every hidden unit
+    gets a fixed target drawn from ``N(mu, sigma^2)`` and the loss of every mini-batch gets ``lam``
+    times the squared distance of the hidden layers' biases from their targets (``mu = sigma = 0`` is
+    BiasL2Reg, plain l2 regularisation of the biases; ``lam = 0`` the unregularised net). Trained
+    with Adam as in §2.3. Called with generators in the same state, two variants start from the
+    same weights and see the same mini-batches, so they can be compared network by network.
+    Returns ``acc (epochs + 1, E)`` and ``targets`` (one ``(E, 1, units)`` tensor per hidden layer)."""
+    from ..nets import training as T
+
+    if not arch.bias:
+        raise ValueError("train_bias_regularised: the architecture has no biases (Arch.bias=False)")
+    if sigma < 0 or lam < 0:
+        raise ValueError(f"train_bias_regularised: need sigma >= 0 and lam >= 0, got sigma={sigma}, lam={lam}")
+    net = Net(arch, E=E, generator=generator, device=X.device)
+    hidden = range(len(net.biases) - (arch.d_out is not None))
+    targets = [mu + sigma * torch.randn(net.biases[i].shape, generator=target_generator, dtype=torch.float64,
+                                        device=draw_device(target_generator, X.device)).to(X.device, net.biases[i].dtype)
+               for i in hidden]
+
+    def penalty(n: Net) -> Tensor:
+        return lam * sum((n.biases[i] - t).pow(2).sum((-2, -1)) for i, t in zip(hidden, targets))
+
+    h = T.train(net, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", generator=generator,
+                independent_order=True, penalty=penalty if lam > 0 else None, desc=desc)
+    return {"acc": torch.stack(h["accuracy"]).cpu().numpy(), "targets": targets}
+
+
+def bias_regularisation(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, variants: dict[str, tuple],
+                        generator_for, stream: int, **kw) -> dict:
+    """Fig. 5a-b as a paired experiment: every variant ``name -> (mu, sigma, lam)`` of
+    :func:`train_bias_regularised` trains the same ``E`` networks (weights and mini-batch orders
+    from a fresh ``generator_for(stream)``, targets from ``generator_for(stream + 1)``), so the
+    difference between two variants is measured network by network. Returns ``{name: result}``."""
+    return {name: train_bias_regularised(arch, X, Y, E=E, epochs=epochs, mu=mu, sigma=sigma, lam=lam,
+                                         generator=generator_for(stream), target_generator=generator_for(stream + 1),
+                                         desc=name, **kw)
+            for name, (mu, sigma, lam) in variants.items()}

@@ -55,8 +55,8 @@ _SPECS = (
                  "(the paper's Figs. 4-8: 30)", low=2, high=200),
             Knob("fig4_nets", int, 40, 80, "plain nets trained for Fig. 4, whose best and worst eighths are compared "
                  "(the paper: 80, best and worst 10)", low=4, high=1024),
-            Knob("matched_nets", int, 12, 24, "nets per architecture in the scale-matched plain-versus-residual "
-                 "comparison", low=2, high=256),
+            Knob("deep_nets", int, 12, 24, "nets per variant in the scale-matched plain-versus-residual comparison "
+                 "and the bias regularisation of Fig. 5", low=2, high=256),
         ),
     ),
     ChapterSpec(

@@ -511,8 +511,10 @@ def check_above_zero(claim: str, source: str | None = None, statement: str | Non
     e = [float(p[1]) for p in pairs]
     one = np.ndim(diffs) == 1
     bar = f"{'the difference is' if one else 'each difference'} at least {n_se:g} s.e. above 0"
+    # "above 0" is strict: with a zero standard error (two identical runs) a difference of exactly 0 must fail
+    bars = [n_se * x if n_se * x > 0 else float(np.nextafter(0.0, 1.0)) for x in e]
     return check(claim=claim, source=source, statement=statement, measured=d[0] if one else d,
-                 expected=n_se * e[0] if one else [n_se * x for x in e], se=e[0] if one else e, tol=0.0, relation="ge",
+                 expected=bars[0] if one else bars, se=e[0] if one else e, tol=0.0, relation="ge",
                  kind=kind, note=f"{note}; {bar}" if note else bar)
 
 

@@ -30,13 +30,15 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
           optimizer: str = "sgd", generator: torch.Generator | None = None,
           loss_fn: Callable[[Tensor, Tensor], Tensor] = cross_entropy,
           callback: Callable[[int, torch.nn.Module], dict] | None = None,
-          independent_order: bool = False,
+          independent_order: bool = False, penalty: Callable[[torch.nn.Module], Tensor] | None = None,
           progress: bool = True, desc: str = "train") -> dict[str, list]:
     """Train ``net`` (an ensemble ``Net``) on ``(x, labels)`` for ``epochs`` epochs.
 
     Mini-batches are drawn by a permutation from ``generator`` (seeded by the caller), so the
     same seed gives the same run; with ``independent_order`` every member of the ensemble gets
-    its own permutation (independent runs, as several seeds would be). After every epoch (and
+    its own permutation (independent runs, as several seeds would be). ``penalty(net)``, if given,
+    returns a per-network ``(E,)`` regulariser added to every mini-batch's loss (not to the recorded
+    loss, which stays the data loss). After every epoch (and
     before the first) the history records per-network training loss and accuracy on the full set
     and whatever ``callback(epoch, net)`` returns (an empty dict records nothing).
     """
@@ -70,7 +72,10 @@ def train(net: torch.nn.Module, x: Tensor, labels: Tensor, *, epochs: int, batch
         for i in range(0, n, batch_size):
             idx = perm[..., i:i + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss_fn(net(x[idx]), labels[idx]).sum().backward()
+            loss = loss_fn(net(x[idx]), labels[idx])
+            if penalty is not None:
+                loss = loss + penalty(net)
+            loss.sum().backward()
             opt.step()
         record(epoch)
         bar.set_postfix(loss=f"{hist['loss'][-1].mean():.3f}", acc=f"{hist['accuracy'][-1].mean():.3f}")
