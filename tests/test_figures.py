@@ -131,6 +131,15 @@ def test_fig4_and_scale_matched_figures_plot_their_groups():
     fig = FIG.scale_matched_training(runs, title="t")
     assert [ax.get_title() for ax in fig.axes] == ["t: adam", "t: sgd"] and len(fig.axes[0].get_lines()) == 2
 
+
+def test_two_unit_plateaus_marks_the_elimination_points():
+    z = np.linspace(-2, 2, 9)
+    descent = {"step": np.arange(4), "loss": np.ones((4, 2)), "h": np.ones((4, 2)), "z": np.zeros((4, 2))}
+    fig = FIG.two_unit_plateaus(z, {"a": -z**2}, descent, ["r0", "r1"], plateau=2.0)
+    assert np.allclose(fig.axes[1].get_lines()[0].get_ydata(), 0.5)                  # loss / plateau
+    assert sorted(ln.get_xdata()[0] for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--") == [-1, 1]
+    assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["r0", "r1"]
+
 # --- dilution theorem ---------------------------------------------------------------------
 
 def test_gsc_profiles_plots_every_architecture_at_its_distance_from_the_error():

@@ -642,3 +642,28 @@ def best_and_worst_networks(pop: dict, *, title: str) -> plt.Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def two_unit_plateaus(z: np.ndarray, smallest: dict, descent: dict, labels: list, plateau: float) -> plt.Figure:
+    """Fig. 2 at this scale: (b) the smallest Hessian eigenvalue along the overlap line against the
+    split ``z`` for every teacher of ``smallest`` (``{label: (len(z),)}``), elimination points
+    ``z = ±1`` dashed; (c) the loss over the plateau loss against the step for every run of
+    ``descent`` (:func:`lib.theory.two_unit.gradient_descent`: ``step (T,)``, ``loss``, ``h``, ``z``
+    ``(T, runs)``), named by ``labels``; (d) the same runs in Wei et al.'s coordinates ``(z, h)``."""
+    fig, axes = plt.subplots(1, 3, figsize=(MAX_WIDTH, 3.4))
+    for label, ev in smallest.items():
+        axes[0].plot(z, ev, label=label)
+    for ax in (axes[0], axes[2]):
+        for zz in (-1, 1):
+            ax.axvline(zz, color="0.5", ls="--", lw=0.8)
+    axes[0].axhline(0, color="k", lw=0.6)
+    axes[0].set(xlabel="split z = (w1 - w2)/(w1 + w2)", ylabel="smallest Hessian eigenvalue", title="(b) the overlap line")
+    for i, label in enumerate(labels):
+        axes[1].plot(descent["step"], np.asarray(descent["loss"])[:, i] / plateau, label=label)
+        axes[2].plot(np.asarray(descent["z"])[:, i], np.asarray(descent["h"])[:, i], label=label)
+    axes[1].set(xlabel="gradient step", ylabel="loss / plateau loss", yscale="log", title="(c) plateaus")
+    axes[2].set(xlabel="z", ylabel="h = |J1 - J2|", yscale="log", title="(d) in Wei et al.'s coordinates")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -69,6 +69,17 @@ def _scale(factor: float, index: int | None = None):
     return wrap
 
 
+def _midpoint_curvature(theta, teacher_J, teacher_v):
+    """Fig. 2's separating curvature along ``(0, 0, e, -e)``: the units pulled apart about their midpoint."""
+    from ..theory import two_unit as TU
+
+    n = teacher_J.shape[-1]
+    H = torch.vmap(torch.func.hessian(lambda th: TU.population_loss(th, teacher_J, teacher_v)))(theta)
+    eye = torch.eye(n, dtype=theta.dtype)
+    d = torch.cat([torch.zeros(n, 2, dtype=theta.dtype), eye, -eye], -1)
+    return torch.einsum("ip,bpq,iq->bi", d, H, d)
+
+
 def _plain_weights_times(factor: float) -> Callable[..., Any]:
     """For :func:`_then` on a net builder: multiply every weight of a returned plain net by ``factor``."""
     def post(net, *a, **kw):
@@ -923,6 +934,18 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              _before(lambda *a, **kw: (a, {**kw, **({"mu": 0.91, "sigma": 0.03} if kw["lam"] > 0 and kw["mu"] == 0 else {})})),
              "BiasL2Reg drawn with BiasReg's targets (the l2 control secretly breaks the symmetries)",
              ("fig5-biasreg-beats-biasl2",)),
+    Mutation("overlap-line-off-optimum", "skilling-moments", "lib.theory.two_unit.on_overlap_line",
+             _before(lambda single, z: ((single + torch.cat([single.new_zeros(1), single.new_full(single[1:].shape, 1e-6)]), z), {})),
+             "the overlap line built 1e-6 away from the one-unit optimum in J", ("fig2-overlap-line-critical",)),
+    Mutation("separating-direction-midpoint", "skilling-moments", "lib.theory.two_unit.separating_curvature",
+             lambda f: _midpoint_curvature,
+             "the units pulled apart about their midpoint instead of their weighted centre", ("fig2-elimination-divides",)),
+    Mutation("two-unit-step-2pct", "skilling-moments", "lib.theory.two_unit.gradient_descent",
+             _before(lambda *a, **kw: (a, {**kw, "lr": kw["lr"] * 1.02})),
+             "the gradient steps 2% longer than the learning rate the prediction uses", ("fig2-near-singularity-plateau",)),
+    Mutation("plateau-1pct-high", "skilling-moments", "lib.theory.two_unit.best_single_unit",
+             _then(lambda r, *a, **kw: (r[0], r[1] * 1.01)),
+             "the plateau (one-unit optimum) loss reported 1% too high", ("fig2-on-singularity-plateau",)),
     Mutation("linear-maps-0.1pct", "skilling-moments", "lib.nets.models.Net._linear", _scale(1.001),
              "every linear map of the networks 0.1% too large", ("malicious-block-is-max",)),
     Mutation("gradient-layers-reversed", "skilling-moments", "lib.experiments.layer_signals.layer_statistics",
