@@ -92,3 +92,13 @@ def test_a_resumed_sweep_keeps_the_timing_of_the_run_that_did_the_jobs(tmp_path,
     assert rob["ok"] and rob["sweep_wall_s"] == 5.0 and rob["workers"] == 2
     rob = sweep.run(["preliminaries"], [1], progress=False, out=open(os.devnull, "w"))      # another sweep: no timing
     assert rob["sweep_wall_s"] is None
+
+
+def test_job_environment_drops_the_dask_worker_malloc_setting(monkeypatch, tmp_path):
+    from lib.machinery import sweep as SW
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.setenv("SOME_USER_SETTING", "kept")
+    env = SW.job_environment(tmp_path / "_build", 2, {"BOOK_MUTATION": "m"})
+    assert "MALLOC_TRIM_THRESHOLD_" not in env and env["SOME_USER_SETTING"] == "kept"
+    assert env["OMP_NUM_THREADS"] == "2" and env["BOOK_MUTATION"] == "m" and env["BOOK_BUILD_DIR"].endswith("_build")
