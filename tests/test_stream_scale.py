@@ -102,3 +102,19 @@ def test_scale_matched_net_scales_only_the_residual_branches():
         LS.scale_matched_net(Arch(kind="hyper", **base), E=1, generator=torch.Generator())
     with pytest.raises(ValueError, match="branch_scale"):
         LS.scale_matched_net(Arch(kind="residual", **base), E=1, generator=torch.Generator(), branch_scale=0.0)
+
+
+def test_mean_layer_factor_averages_single_layer_ratios():
+    q = np.array([[1.0, 0.5, 0.25, 0.125], [2.0, 2.0, 1.0, 0.5]])     # factors (1/2, 1/2, 1/2) and (1, 1/2, 1/2)
+    m, se = LS.mean_layer_factor(q)
+    assert m == pytest.approx((0.5 + 2 / 3) / 2) and se == pytest.approx(np.std([0.5, 2 / 3], ddof=1) / np.sqrt(2))
+    with pytest.raises(ValueError, match="at least 2"):
+        LS.mean_layer_factor(q[:1])
+
+
+def test_mean_layer_factor_is_one_half_for_glorot_plain_nets():
+    x = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))
+    net = Net(Arch(d_in=16, width=32, depth=8, d_out=3, kind="plain", init="glorot", bias=True), E=64,
+              generator=torch.Generator().manual_seed(1))
+    m, se = LS.mean_layer_factor(LS.layer_statistics(net, x, torch.zeros(200, dtype=torch.long))["q"])
+    assert abs(m - 0.5) < 4.5 * se and se < 0.02           # q[:, 0] is the stem's output: every factor is a block's

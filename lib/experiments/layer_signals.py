@@ -78,6 +78,23 @@ def train_with_layer_statistics(net: Net, X: Tensor, Y: Tensor, *, epochs: int, 
             "stats": dict(zip(h.get("cp", []), h.get("stats", [])))}
 
 
+def mean_layer_factor(q: np.ndarray) -> tuple[float, float]:
+    """The mean over members and layers of the per-layer factor ``q[e, l+1] / q[e, l]``
+    (``q (E, H)``, :func:`layer_statistics`) and its standard error over the ``E`` members (each
+    member's mean over its layers is one sample). For a plain ReLU net with weights
+    ``N(0, c/fan_in)`` every factor has conditional mean exactly ``c/2`` given the layer below
+    (``E[q' | x] = (c/2) |x|^2 / n``), so this is an unbiased estimate of ``c/2`` made of
+    light-tailed terms. The end-to-end ratio ``q[:, -1] / q[:, 0]`` of :func:`growth_per_layer` is a
+    product of ``H - 1`` such factors: log-normal, with a sample mean over a few dozen networks
+    that is typically low and a sample standard error that is too small (at width 48 and 19
+    layers, 0.484 +- 0.004 against an exact 1/2 at seed 882)."""
+    E, H = q.shape
+    if H < 2 or E < 2:
+        raise ValueError(f"mean_layer_factor: need at least 2 members and 2 representations, got {q.shape}")
+    per_member = (q[:, 1:] / q[:, :-1]).mean(1)
+    return float(per_member.mean()), float(per_member.std(ddof=1) / np.sqrt(E))
+
+
 def growth_per_layer(q: np.ndarray) -> tuple[float, float]:
     """The growth of the hidden stream's second moment per layer, from ``q (E, H)``
     (:func:`layer_statistics`): ``f = mean_e(q[e, -1] / q[e, 0]) ** (1 / (H - 1))`` and its
