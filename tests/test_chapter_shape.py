@@ -32,22 +32,18 @@ def shape(text: str) -> dict:
     total = code = 0
     cells: list[int] = []
     cur: int | None = None
-    params = False
     for line in lines[start:]:
         s = line.strip()
         if cur is None:
             if s.startswith("```{code-cell}"):
-                cur, params = 0, False
+                cur = 0
             elif s:
                 total += 1
             continue
         if s == "```":
-            if not params:              # the parameters cell is one line per knob, in the registry's order:
-                cells.append(cur)       # a declaration list, not a computation, so it is not held to MAX_CELL
+            cells.append(cur)
             cur = None
-        elif cur == 0 and re.match(r"^:\w[\w-]*:", s):
-            params = params or (s.startswith(":tags:") and "parameters" in s)
-        elif s:
+        elif s and not (cur == 0 and re.match(r"^:\w[\w-]*:", s)):
             cur += 1
             code += 1
             total += 1
@@ -79,13 +75,10 @@ def test_shape_counts_what_it_says():
     src = "---\nfront: matter\n---\n# T\n\ntext\n\n```{code-cell} ipython3\n:tags: [parameters]\n\na = 1\n```\n" \
           "more text\n```{code-cell} ipython3\nb = 2\n\nc = 3\nd = 4\n```\n"
     s = shape(src)
-    # the parameters cell counts as code, but not as a cell: it is a list of knobs, not a computation
-    assert s == {"lines": 7, "code": 4, "fraction": 4 / 7, "cells": 1, "longest": 3, "median": 3.0}
+    assert s == {"lines": 7, "code": 4, "fraction": 4 / 7, "cells": 2, "longest": 3, "median": 2.0}
     # a long cell is seen as long
     long = "```{code-cell} ipython3\n" + "x = 1\n" * 16 + "```\n"
     assert shape("prose\n" + long)["longest"] == 16
-    params = "```{code-cell} ipython3\n:tags: [parameters]\n" + "x = 1\n" * 20 + "```\n"
-    assert shape("prose\n" + params + long)["longest"] == 16
 
 
 def test_report(capsys):

@@ -24,7 +24,7 @@ from lib.machinery.checks import PATHS_ONLY_ENV, ROOT
 TINY = {
     "preliminaries": dict(depth=2, width=4, n_nets=10, n_probes=10),
     "skilling-moments": dict(depth=3, width=8, n_probes=2, epochs=2, n_seeds=2, hessian_batch=20, exact_width=4, exact_nets=2,
-                             deep_layers=3, fig4_nets=16, deep_nets=2),
+                             fig4_nets=16, deep_nets=2),
     "legendre-asymptotics": dict(p_max=100, epochs=1, n_samples=100, n_nets=10),
     "path-sum-covariance": dict(width=8, depths="1,2", betas="0.1,0.5", n_networks=20, grid_size=16),
     "dilution-theorem": dict(depth=4, width=32, n_datasets=8, n_points=10_000, epochs=1),

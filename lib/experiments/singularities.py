@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nets import training as T
 from ..nets.models import Arch, Net
 from ..theory import curvature as C
 from ..theory.ensembles import draw_device
@@ -119,8 +120,6 @@ def best_and_worst(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, che
     :func:`distance_to_singularities` is recorded. Returns ``acc (epochs + 1, E)``, ``mean_acc (E,)``,
     ``best`` and ``worst`` (index arrays, best first / worst first) and ``norm``, ``overlap``: dicts
     keyed by checkpoint epoch of ``(E,)`` arrays."""
-    from ..nets import training as T
-
     if not 1 <= group <= E // 2:
         raise ValueError(f"group={group}: need 1 <= group <= E // 2 = {E // 2} (best and worst must not overlap)")
     net = Net(arch, E=E, generator=generator, device=X.device)
@@ -148,8 +147,6 @@ def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: 
     with Adam as in §2.3. Called with generators in the same state, two variants start from the
     same weights and see the same mini-batches, so they can be compared network by network.
     Returns ``acc (epochs + 1, E)`` and ``targets`` (one ``(E, 1, units)`` tensor per hidden layer)."""
-    from ..nets import training as T
-
     if not arch.bias:
         raise ValueError("train_bias_regularised: the architecture has no biases (Arch.bias=False)")
     if sigma < 0 or lam < 0:

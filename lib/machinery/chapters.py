@@ -51,8 +51,6 @@ _SPECS = (
             Knob("exact_width", int, 6, 12, "units per hidden layer of the narrow nets whose Hessians are diagonalised "
                  "exactly (always trained on the digits: n^2 numbers per net)", low=2, high=64),
             Knob("exact_nets", int, 4, 16, "narrow nets per architecture with exact Hessian spectra", low=2, high=256),
-            Knob("deep_layers", int, 30, 30, "hidden layers of the nets of Fig. 4 and of the scale-matched comparison "
-                 "(the paper's Figs. 4-8: 30)", low=2, high=200),
             Knob("fig4_nets", int, 40, 80, "plain nets trained for Fig. 4, whose best and worst eighths are compared "
                  "(the paper: 80, best and worst 10)", low=4, high=1024),
             Knob("deep_nets", int, 12, 24, "nets per variant in the scale-matched plain-versus-residual comparison "
