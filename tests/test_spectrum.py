@@ -77,3 +77,19 @@ def test_mixture_tail_is_the_integral_of_the_density():
         assert abs(S.mixture_tail(t, *p) - (lo + hi)) < 1e-9, t
     assert S.mixture_tail(0.0, *p) == pytest.approx(1.0, abs=1e-12)
     assert S.mixture_tail(0.01, *p) < S.mixture_tail(0.001, *p)
+
+
+def test_the_scalar_objective_of_the_polish_is_eq6_of_the_mixture_moments():
+    # the plain-float objective that profile_fit's Nelder-Mead polish calls must be Eq. 6 of
+    # mixture_moments, term for term: the two differ by round-off only (a few ulps of each term,
+    # summed over four terms of magnitude up to the objective itself), over six decades of each parameter
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(500):
+        w, xi = 10 ** rng.uniform(-6, 0), rng.normal() * 10 ** rng.uniform(-3, 2)
+        omega, alpha = 10 ** rng.uniform(-3, 2), rng.normal() * 5
+        target = np.abs(rng.normal(size=4)) * 10 ** rng.uniform(-4, 6, 4)
+        ref = float(S.objective(S.mixture_moments(w, xi, omega, alpha), target))
+        got = S._objective_at(w, xi, omega, alpha, S.BULK_SIGMA, tuple(target))
+        worst = max(worst, abs(got - ref) / ref)
+    assert worst < 1e-12

@@ -84,6 +84,22 @@ def objective(model: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.sum(np.abs(model - target) / np.abs(target), axis=-1)
 
 
+def _objective_at(w: float, xi: float, omega: float, alpha: float, sigma: float, target: tuple) -> float:
+    """:func:`objective` of :func:`mixture_moments` at one point, in plain floats: the same closed
+    forms, term by term, without numpy's per-call overhead (the Nelder-Mead polish of
+    :func:`profile_fit` evaluates it thousands of times per fit, and numpy's small-array calls made
+    each evaluation about 30 times slower)."""
+    d = alpha / math.sqrt(1 + alpha * alpha)
+    e1, e3 = B * d, B * d * (3 - d * d)                  # E Z, E Z^3 of the standard skew normal (E Z^2 = 1, E Z^4 = 3)
+    x2, x3, o2, o3 = xi**2, xi**3, omega**2, omega**3
+    sn = (xi + omega * e1,
+          x2 + 2 * xi * omega * e1 + o2,
+          x3 + 3 * x2 * omega * e1 + 3 * xi * o2 + o3 * e3,
+          xi**4 + 4 * x3 * omega * e1 + 6 * x2 * o2 + 4 * xi * o3 * e3 + omega**4 * 3.0)
+    bulk = (0.0, sigma**2, 0.0, 3 * sigma**4)
+    return sum(abs(w * m + (1 - w) * b - t) / abs(t) for m, b, t in zip(sn, bulk, target))
+
+
 @dataclass
 class Fit:
     """A fitted mixture and how it was found."""
@@ -224,11 +240,13 @@ def profile_fit(target: np.ndarray, n_grid: int = 4000, w_min: float = 1e-12, si
         evals += starts[-1].evaluations
         best = min(starts, key=lambda f: f.loss)
         if polish:
+            target_t = tuple(float(v) for v in target)
+
             def obj(p):
                 w, o = 10.0 ** p[0], 10.0 ** p[2]
                 if w > 1:
                     return np.inf
-                return float(objective(mixture_moments(w, p[1], o, p[3], sigma), target))
+                return _objective_at(w, float(p[1]), o, float(p[3]), sigma, target_t)
 
             for st in starts:
                 res = optimize.minimize(obj, [math.log10(st.w), st.xi, math.log10(st.omega), st.alpha],
