@@ -185,6 +185,26 @@ def test_check_difference(run):
     assert rec["status"] == checks.NOT_RESOLVED and rec["passed"]
 
 
+def test_check_difference_established_needs_the_gap_shown_not_only_not_excluded(run):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.1, 10), rng.normal(0.5, 0.1, 10)
+    diff, se, df = checks.welch(a, b)
+    k = checks.k_sigma(two_sided=False, df=df)
+    rec = checks.check_difference("e1", "s", "A > B", a, b, min_effect=0.0, resolved=True, established=True)
+    assert rec["passed"] and rec["expected"] == pytest.approx(k * se) and rec["tolerance"] == 0.0
+    # a vanishing effect: B against itself shifted by nothing passes the default test (not reversed) ...
+    assert checks.check_difference("e2", "s", "A > B", b + 1e-9, b, min_effect=0.0, resolved=True)["passed"]
+    # ... but is not established
+    with pytest.raises(AssertionError):
+        checks.check_difference("e3", "s", "A > B", b + 1e-9, b, min_effect=0.0, resolved=True, established=True)
+    # a gap established above 0 but not above min_effect + k se
+    with pytest.raises(AssertionError):
+        checks.check_difference("e4", "s", "A > B by 0.45", a, b, min_effect=diff - k * se / 2, resolved=True, established=True)
+    with pytest.raises(ValueError, match="established"):
+        checks.check_difference("e5", "s", "A > B", a, b, min_effect=0.0, resolved=True, established=True,
+                                outcome="not reproduced", paper_says="A beats B")
+
+
 def test_check_above_zero(run):
     rec = checks.check_above_zero("z1", "s", "A > B", (0.5, 0.1), kind="statistical")
     assert rec["passed"] and rec["measured"] == 0.5 and rec["expected"] == pytest.approx(0.4) and rec["se"] == 0.1

@@ -464,7 +464,7 @@ def welch(a: Any, b: Any) -> tuple[float, float, float]:
 
 def check_difference(claim: str, source: str | None = None, statement: str | None = None, a: Any = None, b: Any = None, *,
                      min_effect: float, resolved: bool, outcome: str = "confirmed", p: float = FALSE_FAILURE,
-                     kind: str | None = None,
+                     established: bool = False, kind: str | None = None,
                      paper_value: Any = None, note: str = "", paper_says: str = "") -> Record:
     """A claim that ``A`` exceeds ``B`` by at least ``min_effect`` (e.g. "residual nets train to a
     higher accuracy than plain nets", with the gap the paper shows), from independent samples
@@ -479,13 +479,25 @@ def check_difference(claim: str, source: str | None = None, statement: str | Non
     give the paper's gap where it shows one. When the
     run is too small for either to mean anything, the chapter passes ``resolved=False`` -- decided
     from the run's sample sizes, never from the profile -- and the record is ``"not resolved at this
-    scale"``: the difference and its standard error are kept, nothing is asserted about its sign."""
+    scale"``: the difference and its standard error are kept, nothing is asserted about its sign.
+
+    With ``established=True`` a confirmation asks more: the data must *establish* the gap,
+    ``diff >= min_effect + k se`` (a one-sided test that rejects a true gap of ``min_effect`` or less
+    at level ``p``), so an effect that vanishes fails. It fails by chance with probability at most
+    ``p`` only when the true gap is ``min_effect + 2 k se`` or more: use it where the effect is that
+    wide at every seed of a sweep. The record's ``expected`` is then the bar ``min_effect + k se``
+    and its ``tolerance`` 0."""
     source, statement, kind = _declared(claim, source, statement, kind, default_kind="reproduction")
+    if established and outcome != "confirmed":
+        raise ValueError(f"check_difference({claim!r}): established=True sets the bar of a confirmation; "
+                         f"outcome {outcome!r} keeps the default test")
     diff, se, df = welch(a, b)
     k = k_sigma(p, two_sided=False, df=df)
-    rec, msg = _evaluate(claim, source, statement, diff, min_effect, k * se, kind, relation="ge",
+    bar, tol = (min_effect + k * se, 0.0) if established else (min_effect, k * se)
+    rec, msg = _evaluate(claim, source, statement, diff, bar, tol, kind, relation="ge",
                          outcome=outcome if resolved else NOT_RESOLVED, paper_value=paper_value, note=note, se=se,
-                         paper_says=paper_says, extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)]})
+                         paper_says=paper_says, extra={"k": k, "df": df, "n": [int(_as_array(a).size), int(_as_array(b).size)],
+                                                       "established": established, "min_effect": min_effect})
     _keep([rec])
     if msg and not _record_only():
         raise AssertionError(msg)
