@@ -986,8 +986,8 @@ NO_MUTATION: dict[tuple[str, str], str] = {
     ("path-sum-covariance", "thm2-subset-sums"):
         "Lemma A3's subset sums are evaluated in exact rationals (fractions.Fraction) in the cell, against 2^L and "
         "(3/2)^L; no lib function stands between them whose error the check could catch",
-    **{("skilling-moments", c): "decided from 48 networks per architecture, where the "
-       "effects seen at 11 seeds stand 2 k s.e. from the bar; both profiles train 12, record the difference and its "
+    **{("skilling-moments", c): "decided from 48 networks per architecture (64 for the "
+       "tail probabilities), where the effects seen at 11 seeds stand 2 k s.e. from the bar; both profiles train 12, record the difference and its "
        "s.e. as not resolved, and no mutation can turn such a record red there (the mutation run executes the quick "
        "profile)"
        for c in ("fig3a-residual-beats-plain", "fig3b-hyper-least-degenerate", "fig5-malicious-worse-than-residual")},
