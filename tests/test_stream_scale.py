@@ -118,3 +118,12 @@ def test_mean_layer_factor_is_one_half_for_glorot_plain_nets():
               generator=torch.Generator().manual_seed(1))
     m, se = LS.mean_layer_factor(LS.layer_statistics(net, x, torch.zeros(200, dtype=torch.long))["q"])
     assert abs(m - 0.5) < 4.5 * se and se < 0.02           # q[:, 0] is the stem's output: every factor is a block's
+
+
+def test_hidden_second_moments_is_the_q_of_layer_statistics():
+    x = torch.randn(50, 16, generator=torch.Generator().manual_seed(2))
+    net = Net(Arch(d_in=16, width=8, depth=3, d_out=3, kind="residual", init="glorot", bias=True), E=4,
+              generator=torch.Generator().manual_seed(3))
+    q = LS.hidden_second_moments(net, x)
+    assert q.shape == (4, 4)
+    np.testing.assert_array_equal(q, LS.layer_statistics(net, x, torch.zeros(50, dtype=torch.long))["q"])

@@ -19,6 +19,18 @@ from ..nets.models import Arch, Net
 from ..theory import measure
 
 
+def _second_moments(hidden) -> Tensor:
+    """``q (E, H)``: the mean square of each traced hidden representation over examples and units."""
+    return torch.stack([h.double().pow(2).mean((-2, -1)) for h in hidden], -1)
+
+
+def hidden_second_moments(net: Net, X: Tensor) -> np.ndarray:
+    """``q (E, H)`` of :func:`layer_statistics` from a forward pass alone (no gradients): what a
+    check of the forward signal's scale needs, e.g. on a large fresh ensemble."""
+    with torch.no_grad():
+        return _second_moments(net(X, trace=True)[1].hidden).cpu().numpy()
+
+
 def layer_statistics(net: Net, X: Tensor, Y: Tensor) -> dict[str, np.ndarray]:
     """One forward and backward pass of the ensemble ``net`` on ``(X, Y)``.
 
@@ -31,7 +43,7 @@ def layer_statistics(net: Net, X: Tensor, Y: Tensor) -> dict[str, np.ndarray]:
     per_example = -torch.log_softmax(out, -1).gather(-1, Y.expand(out.shape[0], -1).unsqueeze(-1)).squeeze(-1)
     grads = measure.trace_grads(per_example.sum(), tr.hidden)
     with torch.no_grad():
-        q = torch.stack([h.double().pow(2).mean((-2, -1)) for h in tr.hidden], -1)
+        q = _second_moments(tr.hidden)
         g = torch.stack([gr.double().norm(dim=-1).mean(-1) for gr in grads], -1)
         return {"q": q.cpu().numpy(), "grad": g.cpu().numpy(), "logit_sd": out.double().std((-2, -1)).cpu().numpy(),
                 "loss": per_example.double().mean(-1).cpu().numpy()}
