@@ -205,3 +205,13 @@ def test_stream_scale_and_gradients_draws_every_architecture_and_epoch():
     assert len(left.get_lines()) == 3                     # two measured lines and one prediction
     assert np.allclose(left.get_lines()[1].get_ydata(), predicted["plain"])
     assert len(right.get_lines()) == 3 and left.get_yscale() == right.get_yscale() == "log"
+
+
+def test_gradient_norms_by_layer_keeps_one_colour_per_architecture():
+    rng = np.random.default_rng(1)
+    layers = {k: {ep: {"grad": rng.uniform(1, 2, (4, 6)) * 10.0 ** ep} for ep in (0, 1, 2)} for k in ("BiasReg", "BiasReg+BN")}
+    ax = FIG.gradient_norms_by_layer(layers, title="t").axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 6 and ax.get_yscale() == "log" and ax.get_title() == "t"
+    assert np.allclose(lines[4].get_ydata(), layers["BiasReg+BN"][1]["grad"].mean(0))
+    assert len({ln.get_color() for ln in lines[:3]}) == 1 and lines[0].get_color() != lines[3].get_color()

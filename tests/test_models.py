@@ -210,10 +210,32 @@ def test_orhan_parameter_counts():
     (dict(kind="dense"), "kind"), (dict(act="gelu"), "act"), (dict(norm="group"), "norm"),
     (dict(init="xavier"), "init"), (dict(depth=-1), "depth"), (dict(kind="highway"), "gamma"),
     (dict(init="looks-linear", act="tanh"), "looks-linear"), (dict(init="malicious"), "malicious"),
-    (dict(final_norm=True), "final_norm"), (dict(skip="random"), "skip")])
+    (dict(final_norm=True), "final_norm"), (dict(skip="random"), "skip"), (dict(norm_at=3), "norm_at"),
+    (dict(norm_at=1, norm="batch"), "norm_at"), (dict(norm_at=True), "norm_at")])
 def test_bad_architecture_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         Arch(**({"d_in": 4, "width": 6, "depth": 2} | bad))
+
+
+def test_norm_at_batch_normalises_one_unit_only():
+    """Orhan & Pitkow Fig. 6b: ``norm_at=i`` normalises the pre-activations of the unit with weights
+    ``weights[i]`` over the batch (mean 0, variance 1 per feature and network) and leaves every
+    other unit, and the parameters drawn, as they are without it."""
+    a = Arch(d_in=5, width=7, depth=3, d_out=2, bias=True, init="glorot")
+    x = torch.randn(40, 5, generator=g(), dtype=DT)
+    plain, normed = (Net(arch, E=3, generator=g(), dtype=DT) for arch in (a, a.with_(norm_at=2)))
+    for p, q in zip(plain.parameters(), normed.parameters()):
+        assert torch.equal(p, q)
+    _, tp = plain(x, trace=True)
+    _, tn = normed(x, trace=True)
+    z = tn.pre[2]
+    torch.testing.assert_close(z.mean(1), torch.zeros(3, 7, dtype=DT), atol=1e-12, rtol=0)
+    torch.testing.assert_close(z.var(1, unbiased=False), torch.ones(3, 7, dtype=DT), atol=1e-10, rtol=0)
+    zp = tp.pre[2]
+    torch.testing.assert_close(z, (zp - zp.mean(1, keepdim=True)) / zp.std(1, unbiased=False, keepdim=True))
+    for i in (0, 1):
+        assert torch.equal(tn.pre[i], tp.pre[i])
+    assert not torch.allclose(tn.pre[3], tp.pre[3])
 
 
 def test_repeated_orthonormal_and_hyper_q_int():

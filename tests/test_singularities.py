@@ -94,6 +94,18 @@ def test_bias_regularisation_is_paired_and_draws_its_targets():
     ref = T.train(ref_net, x, y, epochs=2, batch_size=16, lr=5e-4, optimizer="adam", generator=g, independent_order=True,
                   progress=False)
     assert np.array_equal(out["plain"]["acc"], torch.stack(ref["accuracy"]).numpy())
+    # a variant with its own architecture of the same shapes starts from the same networks, and checkpoints
+    # record Fig. 6a's per-layer statistics (stem and two blocks); other shapes are refused
+    more = SG.bias_regularisation(arch, x, y, E=3, epochs=2, variants={"plain": (0, 0, 0), "bn": (0, 0, 0, arch.with_(norm_at=1)),
+                                  "res": (0, 0, 0, arch.with_(kind="residual"))}, checkpoints=(0, 2),
+                                  generator_for=lambda s: torch.Generator().manual_seed(s), stream=2, batch_size=16)
+    assert np.array_equal(more["plain"]["acc"], out["plain"]["acc"]) and set(more["bn"]["layers"]) == {0, 2}
+    assert more["res"]["layers"][0]["grad"].shape == (3, 3) and more["bn"]["layers"][2]["q"].shape == (3, 3)
+    assert not np.array_equal(more["bn"]["acc"][0], more["plain"]["acc"][0]) or not np.array_equal(
+        more["bn"]["layers"][0]["q"], more["plain"]["layers"][0]["q"])
+    with pytest.raises(ValueError, match="weight shapes"):
+        SG.bias_regularisation(arch, x, y, E=1, epochs=1, variants={"wide": (0, 0, 0, arch.with_(width=8))},
+                               generator_for=lambda s: torch.Generator().manual_seed(s), stream=2)
     with pytest.raises(ValueError, match="no biases"):
         SG.train_bias_regularised(arch.with_(bias=False), x, y, E=1, epochs=1, mu=0, sigma=0, lam=1,
                                   generator=torch.Generator(), target_generator=torch.Generator())

@@ -138,7 +138,8 @@ def best_and_worst(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, che
 
 def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, mu: float, sigma: float,
                            lam: float, generator: torch.Generator, target_generator: torch.Generator,
-                           lr: float = 5e-4, batch_size: int = 500, desc: str = "") -> dict:
+                           lr: float = 5e-4, batch_size: int = 500, checkpoints=(), probe: int = 500,
+                           desc: str = "") -> dict:
     """§2.6, Fig. 5a-b: BiasReg. ``E`` networks of ``arch`` (a net with biases), weights and
     mini-batch orders from ``generator``, target biases from ``target_generator``: every hidden unit
     gets a fixed target drawn from ``N(mu, sigma^2)`` and the loss of every mini-batch gets ``lam``
@@ -146,7 +147,12 @@ def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: 
     BiasL2Reg, plain l2 regularisation of the biases; ``lam = 0`` the unregularised net). Trained
     with Adam as in §2.3. Called with generators in the same state, two variants start from the
     same weights and see the same mini-batches, so they can be compared network by network.
-    Returns ``acc (epochs + 1, E)`` and ``targets`` (one ``(E, 1, units)`` tensor per hidden layer)."""
+    Returns ``acc (epochs + 1, E)``, ``targets`` (one ``(E, 1, units)`` tensor per hidden layer) and
+    ``layers``: for every epoch in ``checkpoints``, the per-layer signal and gradient norms of
+    Fig. 6a (:func:`lib.experiments.layer_signals.layer_statistics`) on the first ``probe``
+    training examples."""
+    from .layer_signals import layer_statistics
+
     if not arch.bias:
         raise ValueError("train_bias_regularised: the architecture has no biases (Arch.bias=False)")
     if sigma < 0 or lam < 0:
@@ -160,18 +166,33 @@ def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: 
     def penalty(n: Net) -> Tensor:
         return lam * sum((n.biases[i] - t).pow(2).sum((-2, -1)) for i, t in zip(hidden, targets))
 
+    def at(ep: int, model: Net) -> dict:
+        return {"layers": (ep, layer_statistics(model, X[:probe], Y[:probe]))} if ep in checkpoints else {}
+
     h = T.train(net, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", generator=generator,
-                independent_order=True, penalty=penalty if lam > 0 else None, desc=desc)
-    return {"acc": torch.stack(h["accuracy"]).cpu().numpy(), "targets": targets}
+                independent_order=True, penalty=penalty if lam > 0 else None, callback=at, desc=desc)
+    return {"acc": torch.stack(h["accuracy"]).cpu().numpy(), "targets": targets, "layers": dict(h.get("layers", []))}
 
 
 def bias_regularisation(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int, variants: dict[str, tuple],
                         generator_for, stream: int, **kw) -> dict:
-    """Fig. 5a-b as a paired experiment: every variant ``name -> (mu, sigma, lam)`` of
+    """Fig. 5a-b and 6 as a paired experiment: every variant ``name -> (mu, sigma, lam)`` of
     :func:`train_bias_regularised` trains the same ``E`` networks (weights and mini-batch orders
     from a fresh ``generator_for(stream)``, targets from ``generator_for(stream + 1)``), so the
-    difference between two variants is measured network by network. Returns ``{name: result}``."""
-    return {name: train_bias_regularised(arch, X, Y, E=E, epochs=epochs, mu=mu, sigma=sigma, lam=lam,
-                                         generator=generator_for(stream), target_generator=generator_for(stream + 1),
-                                         desc=name, **kw)
-            for name, (mu, sigma, lam) in variants.items()}
+    difference between two variants is measured network by network. A variant
+    ``(mu, sigma, lam, other_arch)`` trains ``other_arch`` instead of ``arch`` (it must have the same
+    weight shapes, so it starts from the same weights: e.g. ``arch.with_(norm_at=i)``, Fig. 6b's
+    BiasReg+BN). ``kw`` goes to every run (``checkpoints``, ``lr``). Returns ``{name: result}``."""
+    out = {}
+    for name, spec in variants.items():
+        if len(spec) not in (3, 4):
+            raise ValueError(f"bias_regularisation: variant {name!r} = {spec!r}; give (mu, sigma, lam) or "
+                             "(mu, sigma, lam, arch)")
+        mu, sigma, lam, a = (*spec, arch) if len(spec) == 3 else spec
+        if (a.d_in, a.width, a.depth, a.units, a.d_out, a.bias) != (arch.d_in, arch.width, arch.depth, arch.units, arch.d_out, arch.bias):
+            raise ValueError(f"bias_regularisation: variant {name!r} has other weight shapes than the base architecture, "
+                             "so it would not start from the same networks")
+        out[name] = train_bias_regularised(a, X, Y, E=E, epochs=epochs, mu=mu, sigma=sigma, lam=lam,
+                                           generator=generator_for(stream), target_generator=generator_for(stream + 1),
+                                           desc=name, **kw)
+    return out

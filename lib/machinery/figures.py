@@ -349,16 +349,33 @@ def stream_scale_and_gradients(init: dict, predicted: dict, layers: dict, *, epo
     for name, st in init.items():
         H = st["q"].shape[-1]
         colors[name] = beside(axes[0], np.arange(1, H + 1), st["q"], predicted.get(name), label=name, log=True)
+    _gradient_panel(axes[1], layers, epochs, colors)
+    axes[0].set(xlabel="hidden layer", ylabel="mean square of the representation", title="at initialisation (dashed: mean field)")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def _gradient_panel(ax, layers: dict, epochs, colors: dict) -> None:
+    """Fig. 6a on ``ax``: per architecture (``layers[name][epoch]["grad"]``, ``(networks, layers)``)
+    the mean gradient norm with respect to each representation at each of ``epochs``, one line
+    style per epoch, log scale, ±2 s.e. bands."""
     styles = dict(zip(epochs, _DEPTH_STYLES))
     for name, by_epoch in layers.items():
         for ep in epochs:
             g = by_epoch[ep]["grad"]
-            beside(axes[1], np.arange(1, g.shape[-1] + 1), g, label=f"{name}, epoch {ep}", marker=styles[ep],
-                   color=colors.get(name), log=True)
-    axes[0].set(xlabel="hidden layer", ylabel="mean square of the representation", title="at initialisation (dashed: mean field)")
-    axes[1].set(xlabel="hidden layer", ylabel="mean |d loss / d representation|", title="Fig. 6a: gradient norms")
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=6, ncol=2)
+            colors[name] = beside(ax, np.arange(1, g.shape[-1] + 1), g, label=f"{name}, epoch {ep}", marker=styles[ep],
+                                  color=colors.get(name), log=True)
+    ax.set(xlabel="hidden layer", ylabel="mean |d loss / d representation|", title="Fig. 6a: gradient norms")
+    ax.legend(fontsize=6, ncol=2)
+
+
+def gradient_norms_by_layer(layers: dict, *, epochs=(0, 1, 2), title: str = "") -> plt.Figure:
+    """Fig. 6a alone: the gradient-norm panel of :func:`stream_scale_and_gradients` for the
+    architectures of ``layers`` (``layers[name][epoch]["grad"]``)."""
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH * 0.6, 4.0))
+    _gradient_panel(ax, layers, epochs, {})
+    if title:
+        ax.set_title(title)
     return fig
 
 

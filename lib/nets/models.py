@@ -21,7 +21,9 @@ bare linear layer (pre order) from ``d_in`` to the width.
 
 Normalisations carry no trainable scale or shift (Philipp et al. §I.1): ``batch`` (over the
 batch, per network), ``layer`` (over features), ``length`` (divide by the quadratic mean of
-the entries), ``none``. Nonlinearities: ``relu``, ``tanh``, ``selu``, ``crelu``
+the entries), ``none``. ``norm_at = i`` batch-normalises the pre-activation of the single post
+unit whose weights are ``weights[i]`` (0 the stem) in a net with ``norm='none'``: Orhan & Pitkow's
+"single batch normalization layer in the middle of the network" (Fig. 6b, BiasReg+BN). Nonlinearities: ``relu``, ``tanh``, ``selu``, ``crelu``
 (``x ↦ (ρ(x), ρ(-x))``, doubles the width; Balduzzi §5), ``linear``.
 
 Initialisations (weights ``W`` of shape ``(out, in)``): ``he`` N(0, 2/in); ``lecun`` N(0, 1/in);
@@ -87,6 +89,7 @@ class Arch:
     stem: bool = True
     final_norm: bool = False
     norm_eps: float = 0.0
+    norm_at: int | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, allowed: str) -> ValueError:
@@ -128,6 +131,12 @@ class Arch:
             raise bad("norm_eps", "non-negative")
         if self.final_norm and self.norm == "none":
             raise bad("final_norm", "False when norm='none' (there is no normalisation to apply)")
+        if self.norm_at is not None:
+            units = int(self.stem) + self.depth * self.units
+            if self.order != "post" or self.norm != "none":
+                raise bad("norm_at", "None unless order='post' and norm='none' (one batch-norm unit in an unnormalised net)")
+            if not isinstance(self.norm_at, int) or isinstance(self.norm_at, bool) or not 0 <= self.norm_at < units:
+                raise bad("norm_at", f"None or the index of a hidden unit's weights, 0 to {units - 1}")
         if not self.stem and self.d_in != self.width:
             raise bad("stem", "True unless d_in == width")
 
@@ -297,7 +306,7 @@ class Net(nn.Module):
     def _unit(self, h: Tensor, i: int, tr: Trace | None, act: bool = True) -> Tensor:
         a = self.arch
         if a.order == "post":
-            z = normalise(a.norm, self._linear(h, i), a.norm_eps)
+            z = normalise("batch" if i == a.norm_at else a.norm, self._linear(h, i), a.norm_eps)
             if not act:
                 return z
             out = activation(a.act, z)
