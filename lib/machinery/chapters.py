@@ -11,7 +11,7 @@ from ..theory.dilution import PAPER_POINTS
 from .spec import ChapterSpec, Knob
 
 #: when and where each chapter's ``quick_s`` was measured (``python -m lib run``, one chapter at a time)
-QUICK_TIMED = "2026-12-03/05, 2-core CPU, two threads (dilution-theorem re-timed on 2026-12-05; skilling-moments re-timed that night with 12 networks per architecture and the faster mixture fits)"
+QUICK_TIMED = "2026-12-03/06, 2-core CPU, two threads (dilution-theorem re-timed on 2026-12-05; skilling-moments re-timed on 2026-12-06 with Fig. 6b's BiasReg+BN and a 30-layer residual net)"
 #: when and where ``gpu_quick_s`` was measured (``device=cuda``; torch 2.11 there)
 GPU_QUICK_TIMED = "2026-11-23, one NVIDIA H200"
 
@@ -36,7 +36,7 @@ _SPECS = (
         paper="Orhan & Pitkow 2018, Skip connections eliminate singularities (ICLR)",
         dtype="float64",
         paper_runtime="not timed on a GPU yet (it needs CIFAR-100, which the GPU machine did not have)",
-        quick_s=297, gpu_quick_s=87,
+        quick_s=326, gpu_quick_s=87,
         knobs=(
             Knob("depth", int, 20, 20, "hidden layers L of the trained networks (the paper: 20)", low=2, high=200),
             Knob("width", int, 48, 128, "units per hidden layer (the paper: 128)", low=4, high=4096),

@@ -1009,8 +1009,8 @@ NO_MUTATION: dict[tuple[str, str], str] = {
         "to seed and the record is not resolved, which no mutation can turn red (the mutation run executes the quick "
         "profile); the same l2 variant is the control of fig5-biasreg-beats-biasl2, which its mutation turns red",
     ("skilling-moments", "fig5-residual-beats-biasreg"):
-        "decided from 24 networks per variant (the paper profile), where the reversal seen in trial runs (7-9 s.e. "
-        "with 12) stands about 11 s.e. from zero, past the 2 k a refutation needs; the quick profile's 12 record the "
+        "decided from 24 networks per variant (the paper profile), where the reversal seen at seeds 903-909 (7.3-10.9 "
+        "s.e. with 12) stands 10-15 s.e. from zero, past the 2 k a refutation needs; the quick profile's 12 record the "
         "difference and its s.e. as not resolved, which no mutation can turn red",
     ("skilling-moments", "malicious-init-cancels-skips"):
         "a refutation by a factor of 2.6 (the W - I net's growth 1.29 per layer against the plain net's 1/2, some 200 "
