@@ -127,3 +127,14 @@ def test_hidden_second_moments_is_the_q_of_layer_statistics():
     q = LS.hidden_second_moments(net, x)
     assert q.shape == (4, 4)
     np.testing.assert_array_equal(q, LS.layer_statistics(net, x, torch.zeros(50, dtype=torch.long))["q"])
+
+
+def test_gradient_decay_and_mean_log_gradient_summarise_fig6a_per_network():
+    grad = np.array([[1.0, 10.0, 1000.0], [100.0, 10.0, 1.0]])
+    layers = {0: {"grad": grad}, 2: {"grad": 10 * grad}}
+    decay, size = LS.gradient_decay(layers), LS.mean_log_gradient(layers)
+    assert set(decay) == set(size) == {0, 2}
+    np.testing.assert_allclose(decay[0], [3.0, -2.0])
+    np.testing.assert_allclose(decay[2], decay[0])
+    np.testing.assert_allclose(size[0], [4 / 3, 1.0])
+    np.testing.assert_allclose(size[2], size[0] + 1)

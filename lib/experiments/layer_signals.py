@@ -90,6 +90,19 @@ def train_with_layer_statistics(net: Net, X: Tensor, Y: Tensor, *, epochs: int, 
             "stats": dict(zip(h.get("cp", []), h.get("stats", [])))}
 
 
+def gradient_decay(layers: dict) -> dict[int, np.ndarray]:
+    """Fig. 6a's vanishing in one number per network: ``log10`` of the top hidden layer's gradient
+    norm over the first one's, ``{epoch: (E,)}``, from ``layers`` (epoch -> :func:`layer_statistics`).
+    Positive: the gradient shrinks as it descends; negative: it grows."""
+    return {ep: np.log10(st["grad"][:, -1] / st["grad"][:, 0]) for ep, st in layers.items()}
+
+
+def mean_log_gradient(layers: dict) -> dict[int, np.ndarray]:
+    """The mean over layers of ``log10`` of the gradient norm, ``{epoch: (E,)}``, from ``layers``
+    (epoch -> :func:`layer_statistics`): how large the gradients are through the net as a whole."""
+    return {ep: np.log10(st["grad"]).mean(-1) for ep, st in layers.items()}
+
+
 def mean_layer_factor(q: np.ndarray) -> tuple[float, float]:
     """The mean over members and layers of the per-layer factor ``q[e, l+1] / q[e, l]``
     (``q (E, H)``, :func:`layer_statistics`) and its standard error over the ``E`` members (each

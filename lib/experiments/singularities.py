@@ -13,6 +13,7 @@ from ..nets import training as T
 from ..nets.models import Arch, Net
 from ..theory import curvature as C
 from ..theory.ensembles import draw_device
+from . import layer_signals as LS
 
 CONFIGS = ("generic", "overlap", "dead")
 
@@ -151,8 +152,6 @@ def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: 
     ``layers``: for every epoch in ``checkpoints``, the per-layer signal and gradient norms of
     Fig. 6a (:func:`lib.experiments.layer_signals.layer_statistics`) on the first ``probe``
     training examples."""
-    from .layer_signals import layer_statistics
-
     if not arch.bias:
         raise ValueError("train_bias_regularised: the architecture has no biases (Arch.bias=False)")
     if sigma < 0 or lam < 0:
@@ -167,7 +166,7 @@ def train_bias_regularised(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: 
         return lam * sum((n.biases[i] - t).pow(2).sum((-2, -1)) for i, t in zip(hidden, targets))
 
     def at(ep: int, model: Net) -> dict:
-        return {"layers": (ep, layer_statistics(model, X[:probe], Y[:probe]))} if ep in checkpoints else {}
+        return {"layers": (ep, LS.layer_statistics(model, X[:probe], Y[:probe]))} if ep in checkpoints else {}
 
     h = T.train(net, X, Y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", generator=generator,
                 independent_order=True, penalty=penalty if lam > 0 else None, callback=at, desc=desc)
@@ -189,7 +188,8 @@ def bias_regularisation(arch: Arch, X: Tensor, Y: Tensor, *, E: int, epochs: int
             raise ValueError(f"bias_regularisation: variant {name!r} = {spec!r}; give (mu, sigma, lam) or "
                              "(mu, sigma, lam, arch)")
         mu, sigma, lam, a = (*spec, arch) if len(spec) == 3 else spec
-        if (a.d_in, a.width, a.depth, a.units, a.d_out, a.bias) != (arch.d_in, arch.width, arch.depth, arch.units, arch.d_out, arch.bias):
+        shape_fields = ("d_in", "width", "depth", "units", "d_out", "bias", "act", "order", "stem")
+        if any(getattr(a, f) != getattr(arch, f) for f in shape_fields):
             raise ValueError(f"bias_regularisation: variant {name!r} has other weight shapes than the base architecture, "
                              "so it would not start from the same networks")
         out[name] = train_bias_regularised(a, X, Y, E=E, epochs=epochs, mu=mu, sigma=sigma, lam=lam,
